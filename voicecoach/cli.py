@@ -1,0 +1,398 @@
+"""The ``voicecoach`` command: a thin layer over ``voicecoach.session``.
+
+Exit codes: 0 ok; 1 an error in a script or at run time; 2 bad usage;
+130 interrupted. No input prints a traceback: a ``VoicecoachError`` becomes
+its message, and an internal bug becomes one line naming the file that holds
+the full report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import Diagnostic, ScriptError, UsageError, VoicecoachError
+from .units import format_clock
+
+LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
+ENGINE_CHOICE = click.Choice(["system", "piper"])
+
+
+def _err(message: str) -> None:
+    click.echo(f"voicecoach: error: {message}", err=True)
+
+
+def _session_options(f):
+    """--level/--voice/--rate/--engine: override the script's front matter."""
+    f = click.option("--engine", type=ENGINE_CHOICE, help="Speech engine (default: the script's, else piper when installed, else system).")(f)
+    f = click.option("--rate", "rate_wpm", type=click.IntRange(80, 450), help="Speaking rate in words per minute.")(f)
+    f = click.option("--voice", help="Voice name or id of the speech engine (see `voicecoach voices`).")(f)
+    f = click.option("--level", type=LEVEL_CHOICE, help="gentle, standard or deep: how ranges like 30-60s resolve.")(f)
+    return f
+
+
+def _overrides(level, voice, rate_wpm, engine, lead_in_s=None) -> dict:
+    return {"level": level, "voice": voice, "rate_wpm": rate_wpm, "engine": engine, "lead_in_s": lead_in_s}
+
+
+def _print_diagnostics(diags, *, stream_err: bool = True) -> None:
+    for d in diags:
+        click.echo(d.format(), err=stream_err)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voicecoach")
+def cli() -> None:
+    """Guided bodywork sessions by voice, for practice with your eyes closed.
+
+    \b
+    Practise:   voicecoach play upper-back
+    Export:     voicecoach export upper-back -o upper-back.mp3
+    Write:      voicecoach new my-session; voicecoach check my-session.md
+    """
+
+
+# ---- check ------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("scripts", nargs=-1, required=True)
+@_session_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable diagnostics (for editors).")
+def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
+    """Check scripts: every error and warning, with line and column.
+
+    Exit status 1 if any script has an error, 0 when there are only warnings.
+    """
+    from .session import load
+
+    results = []
+    any_error = False
+    for name in scripts:
+        diags: list[Diagnostic] = []
+        fatal = None
+        try:
+            with load(name, **_overrides(level, voice, rate_wpm, engine)) as session:
+                plan = session.plan()
+                diags = list(plan.warnings)
+        except ScriptError as e:
+            diags = list(e.diagnostics)
+        except VoicecoachError as e:
+            fatal = str(e)
+        errors = sum(d.is_error for d in diags) + (1 if fatal else 0)
+        any_error = any_error or errors > 0
+        results.append((name, diags, fatal))
+    if as_json:
+        out = []
+        for name, diags, fatal in results:
+            items = [d.to_json() for d in diags]
+            if fatal:
+                items.append({"file": name, "line": 0, "col": 0, "severity": "error", "message": fatal})
+            out.append({"script": name, "ok": not any(i["severity"] == "error" for i in items), "diagnostics": items})
+        click.echo(json.dumps(out, indent=2))
+    else:
+        for name, diags, fatal in results:
+            _print_diagnostics(diags, stream_err=False)
+            if fatal:
+                click.echo(f"{name}: error: {fatal}")
+            n_err = sum(d.is_error for d in diags) + (1 if fatal else 0)
+            n_warn = sum(not d.is_error for d in diags)
+            status = "ok" if n_err == 0 else "FAILED"
+            click.echo(f"{name}: {status} ({n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)})")
+    sys.exit(1 if any_error else 0)
+
+
+# ---- plan -------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("script")
+@_session_options
+@click.option("--sample-rate", type=int, default=44100, show_default=True, help="Sample rate of the plan's times.")
+@click.option("--json", "as_json", is_flag=True, help="The timeline as JSON (the spec's schema).")
+def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
+    """Show the timed plan of a script: every cue, section lengths, total."""
+    from .session import load
+
+    with load(script, **_overrides(level, voice, rate_wpm, engine)) as session:
+        p = session.plan(sample_rate=sample_rate)
+    if as_json:
+        click.echo(json.dumps(p.to_json(), indent=1, ensure_ascii=False))
+        return
+    _print_plan_table(p)
+    _print_diagnostics(p.warnings)
+
+
+def _print_plan_table(p) -> None:
+    sr = p.sample_rate
+    click.echo(f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})")
+    click.echo(f"{'time':>8}  {'section':<22} {'cue':<8} text")
+    section_starts = {s.start_sample: s for s in p.sections}
+    current = ""
+    for e in p.events:
+        for start, s in list(section_starts.items()):
+            if start <= e.start_sample:
+                current = s.title
+                del section_starts[start]
+        if e.kind == "speech":
+            what = e.text
+        elif e.kind == "tone":
+            what = e.tone + (f" ({e.variant})" if e.variant else "")
+        else:
+            what = f"{(e.end_sample - e.start_sample) / sr:.2f} s"
+        t = e.start_sample / sr
+        stamp = f"{int(t // 60)}:{t % 60:06.3f}"
+        click.echo(f"{stamp:>8}  {current[:22]:<22} {e.kind:<8} {what}")
+    click.echo("")
+    click.echo("sections:")
+    for s in p.sections:
+        click.echo(f"  {format_clock(s.start_sample / sr):>7}  {format_clock((s.end_sample - s.start_sample) / sr):>6}  {s.title}")
+    click.echo(f"total: {format_clock(p.duration_s)} ({p.duration_s:.3f} s)")
+
+
+# ---- export -----------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("scripts", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(), help="Output file (one script) or folder. Default: <script>.wav here.")
+@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "ogg", "mp3", "opus"]), help="Audio format (default: from the file extension, else wav).")
+@click.option("--captions", is_flag=True, help="Also write WebVTT captions (<name>.vtt) beside the audio.")
+@click.option("--sample-rate", type=int, help="Output sample rate in Hz (default 44100; opus is always 48000).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Scripts rendered in parallel (default: number of cores).")
+@_session_options
+def export(scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine) -> None:
+    """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
+    from . import export_jobs
+
+    if len(scripts) > 1 and output and not Path(output).is_dir():
+        raise UsageError("with several scripts, -o must be an existing folder")
+    tasks = [
+        export_jobs.ExportTask(s, output, fmt, captions, sample_rate, _overrides(level, voice, rate_wpm, engine))
+        for s in scripts
+    ]
+    show_progress = sys.stderr.isatty() and not os.environ.get("CI")
+    failures = 0
+    for task, result in export_jobs.run(tasks, jobs=jobs, progress=show_progress):
+        if isinstance(result, ScriptError):
+            _print_diagnostics(result.diagnostics)
+            failures += 1
+        elif isinstance(result, VoicecoachError):
+            _err(f"{task.script}: {result}")
+            failures += 1
+        else:
+            extra = f", captions {result.captions_path}" if result.captions_path else ""
+            click.echo(
+                f"wrote {result.path} ({format_clock(result.duration_s)}, {result.format}, "
+                f"{result.integrated_lufs:.1f} LUFS, true peak {result.true_peak_dbtp:.1f} dBTP{extra})"
+            )
+    sys.exit(1 if failures else 0)
+
+
+# ---- play -------------------------------------------------------------------
+
+
+def _parse_from(value: str | None, plan) -> int:
+    """``--from``: a time (``90``, ``1:30``, ``12:31``, ``45s``) or a section title (prefix, any case)."""
+    if not value:
+        return 0
+    v = value.strip()
+    seconds = _parse_clock(v)
+    if seconds is not None:
+        start = int(round(seconds * plan.sample_rate))
+        if start >= plan.duration_samples:
+            raise UsageError(f"--from {value}: the session lasts only {format_clock(plan.duration_s)}")
+        return start
+    matches = [s for s in plan.sections if s.title.lower().startswith(v.lower())]
+    if not matches:
+        titles = ", ".join(repr(s.title) for s in plan.sections)
+        raise UsageError(f"--from {value!r}: no time and no section of that name (sections: {titles})")
+    return matches[0].start_sample
+
+
+def _parse_clock(v: str) -> float | None:
+    v = v.lower().removesuffix("s")
+    parts = v.split(":")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        return None
+    if not nums or any(n < 0 for n in nums) or len(nums) > 3:
+        return None
+    total = 0.0
+    for n in nums:
+        total = total * 60 + n
+    return total
+
+
+@cli.command()
+@click.argument("script")
+@_session_options
+@click.option("--lead-in", "lead_in_s", type=click.FloatRange(0, 600), help="Seconds of silence before the first cue, to lie down.")
+@click.option("--from", "from_", metavar="TIME|SECTION", help="Start part-way: a time like 12:31 or a section title.")
+@click.option("--device", help="Output device name or index (see `voicecoach devices`).")
+@click.option("-q", "--quiet", is_flag=True, help="No status line.")
+def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet) -> None:
+    """Play a session live. Keys: space pause, n/right next, p/left back, up/down volume, q quit."""
+    from .session import load
+
+    dev: str | int | None = int(device) if device is not None and device.isdigit() else device
+    with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s)) as session:
+        plan_ = session.plan()
+        start = _parse_from(from_, plan_)
+        report = session.play(start_sample=start, device=dev, quiet=quiet)
+    if report.underruns:
+        click.echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
+    if not report.completed and report.reason:
+        click.echo(f"voicecoach: {report.reason}", err=True)
+
+
+@cli.command()
+def devices() -> None:
+    """List the sound output devices."""
+    from .playback import list_devices
+
+    devs = list_devices()
+    if not devs:
+        click.echo("no output devices found (use `voicecoach export` to write a file instead)")
+        return
+    for d in devs:
+        mark = "*" if d.get("default") else " "
+        click.echo(f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch)")
+
+
+# ---- voices, cache, list, new -----------------------------------------------
+
+
+@cli.command()
+@click.option("--engine", type=ENGINE_CHOICE, help="Only this engine's voices.")
+@click.option("--json", "as_json", is_flag=True)
+def voices(engine, as_json) -> None:
+    """List the voices of the speech engines."""
+    from .speech import get_engine
+    from .speech.piper import is_installed as piper_installed
+
+    names = [engine] if engine else ["system"] + (["piper"] if piper_installed() else [])
+    rows = []
+    for name in names:
+        eng = get_engine(name)
+        try:
+            rows.extend(eng.voices())
+        finally:
+            eng.close()
+    if as_json:
+        click.echo(json.dumps([v.__dict__ for v in rows], indent=1, default=list))
+        return
+    for v in rows:
+        mark = "*" if v.default else " "
+        langs = ",".join(v.languages)
+        click.echo(f"{mark} {v.engine:<7} {v.id:<28} {v.name:<30} {langs}")
+
+
+@cli.group()
+def cache() -> None:
+    """The speech cache (each utterance is synthesised once)."""
+
+
+@cache.command("info")
+def cache_info_cmd() -> None:
+    """Where the cache is and how big."""
+    from .speech import cache_info
+
+    info = cache_info()
+    click.echo(f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB")
+
+
+@cache.command("clear")
+def cache_clear_cmd() -> None:
+    """Delete every cached utterance."""
+    from .speech import cache_clear
+
+    click.echo(f"removed {cache_clear()} entries")
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--engine", type=ENGINE_CHOICE, help="Engine whose speech lengths to use.")
+def list_(as_json, engine) -> None:
+    """The built-in sessions: title, length at each level, equipment, muscles."""
+    from .library import builtin_names, session_info
+
+    infos = [session_info(n, engine=engine) for n in builtin_names()]
+    if as_json:
+        click.echo(json.dumps([i.to_json() for i in infos], indent=1))
+        return
+    for i in infos:
+        lengths = " / ".join("?" if d is None else format_clock(d) for d in i.duration_s_by_level.values())
+        click.echo(f"{i.name:<20} {i.title}")
+        click.echo(f"{'':<20} length (gentle / standard / deep): {lengths}")
+        if i.equipment:
+            click.echo(f"{'':<20} equipment: {i.equipment}")
+        if i.muscles:
+            click.echo(f"{'':<20} muscles: {i.muscles}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def new(name, force) -> None:
+    """Write a commented starting script NAME.md that shows every directive."""
+    from .library import write_new_script
+
+    path = write_new_script(name, force=force)
+    click.echo(f"wrote {path}; edit it, then run: voicecoach check {path}")
+
+
+# ---- entry point --------------------------------------------------------------
+
+
+def _report_bug(exc: BaseException) -> str:
+    fd, path = tempfile.mkstemp(prefix="voicecoach-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"voicecoach {__version__}, python {sys.version}\n{time.ctime()}\nargv: {sys.argv}\n\n")
+        traceback.print_exception(exc, file=f)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; never lets a traceback reach the person."""
+    try:
+        cli.main(args=argv, prog_name="voicecoach", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("voicecoach: interrupted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except ScriptError as e:
+        _print_diagnostics(e.diagnostics)
+        return 1
+    except VoicecoachError as e:
+        _err(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("voicecoach: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except Exception as e:  # an internal bug: one line, the report in a file
+        path = _report_bug(e)
+        click.echo(f"voicecoach: internal error ({type(e).__name__}: {e}); full report in {path}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

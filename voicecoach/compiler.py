@@ -1,0 +1,433 @@
+"""Script -> Plan: every cue of a parsed script placed at an exact sample.
+
+The compiler keeps the spec's five time rules:
+
+1. Items follow one another in script order; a directive starts when the
+   speech before it has finished (the cursor only moves forward).
+2. Inner boundaries (breath phases, countdown seconds, wiper turns, the end
+   of a hold) are computed from the directive's start as
+   ``start + seconds_to_samples(offset_s)``: each lands on the sample nearest
+   its true time and rounding never accumulates.
+3. Speech never overlaps speech: a spoken cue that cannot finish before the
+   next one is due gives a warning at its line, and the later cue is dropped
+   (no boundary ever moves).
+4. Ducking needs no marks of its own: the renderer ducks tones under every
+   speech event.
+5. The whole plan is built before anything plays.
+
+Steps (``compile_script``): collect every text that will be spoken, have the
+speech service synthesise the missing ones (so lengths are real), walk the
+items with a sample cursor, resolve speech overlaps, check limits, sort.
+"""
+
+from __future__ import annotations
+
+import linecache
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import phrases
+from .errors import Diagnostic, ScriptError
+from .plan import Event, Plan, Section
+from .script import (
+    Bell,
+    Breathe,
+    Heading,
+    Hold,
+    Item,
+    Loc,
+    ParagraphBreak,
+    Pause,
+    Place,
+    Roll,
+    Script,
+    Settings,
+    Speech,
+    Wipers,
+)
+from .units import DEFAULT_SAMPLE_RATE, format_clock, samples_to_seconds, seconds_to_samples
+
+MAX_SESSION_S = 4 * 3600  # whole session
+MAX_DIRECTIVE_S = 3600  # any one directive
+SPEECH_GAP_S = 0.35  # silence between two spoken lines that follow each other
+DEFAULT_COUNT = 5  # a hold counts its last five seconds
+HALFWAY_MIN_S = 30.0  # "halfway" only for holds this long or longer
+TEN_LEFT_MIN_S = 20.0  # "ten seconds" only for holds this long or longer
+MIN_CUE_SPACING_S = 2.0  # keep "halfway"/"ten seconds" this far from other counted cues
+
+
+class SpeechLengths(Protocol):
+    """What the compiler needs from the speech service: keys and real lengths."""
+
+    def key(self, text: str) -> str: ...
+
+    def prepare(self, texts: Iterable[str]) -> None: ...
+
+    def duration_s(self, text: str) -> float: ...
+
+
+class ToneLengths(Protocol):
+    """What the compiler needs from the palette: the natural length of fixed tones."""
+
+    def length_s(self, tone: str) -> float: ...
+
+
+_PHASE_NAMES = {2: ("in", "out"), 3: ("in", "hold", "out"), 4: ("in", "hold", "out", "hold_empty")}
+_PHASE_PHRASE = {
+    "in": phrases.BREATHE_IN,
+    "hold": phrases.BREATHE_HOLD,
+    "out": phrases.BREATHE_OUT,
+    "hold_empty": phrases.BREATHE_HOLD_EMPTY,
+}
+_PHASE_TONE = {"in": "inhale", "out": "exhale"}
+_SIDES = ("left", "right")
+
+
+def spoken_texts(script: Script) -> list[str]:
+    """Every text the plan of ``script`` may speak, in first-use order, without repeats."""
+    texts: dict[str, None] = {}
+    for item in script.items:
+        if isinstance(item, Speech):
+            texts[item.text] = None
+        elif isinstance(item, Heading) and script.settings.announce:
+            texts[item.title] = None
+        elif isinstance(item, Hold) and not item.quiet:
+            n = item.count if item.count is not None else DEFAULT_COUNT
+            for k in range(1, min(n, 99) + 1):
+                texts[phrases.number_word(k)] = None
+    for text in phrases.all_fixed_phrases():
+        texts[text] = None
+    return list(texts)
+
+
+def compile_script(
+    script: Script,
+    speech: SpeechLengths,
+    *,
+    palette: ToneLengths,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    engine: str = "",
+) -> Plan:
+    """Compile ``script`` to a ``Plan`` at ``sample_rate``; raise ``ScriptError`` on errors."""
+    speech.prepare(spoken_texts(script))
+    builder = _Builder(script.settings, speech, palette, sample_rate)
+    for index, item in enumerate(script.items):
+        builder.add(item, script.items[index + 1 :])
+    builder.finish(script.items)
+    events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate)
+    errors = [d for d in builder.errors]
+    if errors:
+        raise ScriptError(sorted(errors + list(script.warnings) + builder.warnings, key=_diag_order))
+    warnings = sorted(list(script.warnings) + builder.warnings, key=_diag_order)
+    events.sort(key=lambda e: e.start_sample)  # stable: spans stay before their inner cues
+    return Plan(
+        title=script.settings.title,
+        sample_rate=sample_rate,
+        duration_samples=builder.t,
+        sections=builder.sections(),
+        events=tuple(events),
+        settings=script.settings,
+        engine=engine,
+        voice=script.settings.voice,
+        warnings=tuple(warnings),
+        source=script.path,
+    )
+
+
+def _diag_order(d: Diagnostic) -> tuple:
+    return (d.file, d.line, d.col)
+
+
+def _diagnostic(loc: Loc, severity: str, message: str) -> Diagnostic:
+    source = linecache.getline(loc.file, loc.line).rstrip("\r\n") or None
+    return Diagnostic(loc.file, loc.line, loc.col, severity, message, source)
+
+
+@dataclass
+class _OpenSection:
+    title: str
+    start_sample: int
+    line: int
+    file: str
+    level: int
+    side: str | None
+
+
+@dataclass
+class _Builder:
+    """Walks the items with a sample cursor ``t``, collecting events and sections."""
+
+    settings: Settings
+    speech: SpeechLengths
+    palette: ToneLengths
+    sample_rate: int
+    t: int = 0
+    events: list[Event] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    _sections: list[_OpenSection] = field(default_factory=list)
+    _last_speech_end: int = -1
+    _lengths: dict[str, int] = field(default_factory=dict)
+    _limit_reported: bool = False
+
+    def __post_init__(self) -> None:
+        self.t = self.samples(self.settings.lead_in_s)
+
+    # ---- small helpers --------------------------------------------------
+
+    def samples(self, seconds: float) -> int:
+        return seconds_to_samples(seconds, self.sample_rate)
+
+    def resolve_s(self, spec) -> float:
+        return spec.resolve_s(self.settings.level)
+
+    def speech_len(self, text: str) -> int:
+        if text not in self._lengths:
+            self._lengths[text] = max(1, self.samples(self.speech.duration_s(text)))
+        return self._lengths[text]
+
+    def say(self, text: str, at: int, loc: Loc) -> int:
+        """Add a speech event at sample ``at``; return its end."""
+        end = at + self.speech_len(text)
+        self.events.append(
+            Event(
+                "speech",
+                at,
+                end,
+                loc.line,
+                loc.file,
+                text=text,
+                speech_key=self.speech.key(text),
+                col=loc.col,
+            )
+        )
+        self._last_speech_end = max(self._last_speech_end, end)
+        return end
+
+    def tone(self, name: str, start: int, end: int, loc: Loc, *, variant: str = "", pan: float = 0.0) -> None:
+        self.events.append(
+            Event("tone", start, end, loc.line, loc.file, tone=name, variant=variant, pan=pan, col=loc.col)
+        )
+
+    def span(self, kind: str, start: int, end: int, loc: Loc) -> None:
+        if samples_to_seconds(end - start, self.sample_rate) > MAX_DIRECTIVE_S + 1e-9:
+            self.errors.append(
+                _diagnostic(loc, "error", f"{kind} would last {format_clock((end - start) / self.sample_rate)}; one directive may last at most 1 hour")
+            )
+        self.events.append(Event(kind, start, end, loc.line, loc.file, col=loc.col))
+
+    def ensure_section(self, loc: Loc) -> None:
+        if not self._sections:
+            self._sections.append(_OpenSection(self.settings.title, 0, loc.line, loc.file, 1, None))
+
+    def after(self, span_end: int) -> None:
+        """Move the cursor past a directive: its end, or its last inner speech if later."""
+        self.t = max(span_end, self._last_speech_end, self.t)
+
+    # ---- items ----------------------------------------------------------
+
+    def add(self, item: Item, rest: tuple[Item, ...]) -> None:
+        if not isinstance(item, Heading | ParagraphBreak):
+            self.ensure_section(item.loc)
+        if isinstance(item, Heading):
+            self.heading(item)
+        elif isinstance(item, Speech):
+            self.prose(item.text, item.loc)
+        elif isinstance(item, ParagraphBreak):
+            self.t += self.samples(self.settings.paragraph_pause_s)
+        elif isinstance(item, Pause):
+            start = self.t
+            end = start + self.samples(self.resolve_s(item.duration))
+            self.span("pause", start, end, item.loc)
+            self.t = end
+        elif isinstance(item, Place):
+            self.place(item)
+        elif isinstance(item, Breathe):
+            self.breathe(item)
+        elif isinstance(item, Hold):
+            self.hold(item)
+        elif isinstance(item, Wipers):
+            self.wipers(item)
+        elif isinstance(item, Roll):
+            self.roll(item)
+        elif isinstance(item, Bell):
+            self.bell(item.loc)
+        self.check_session_limit(item.loc)
+
+    def heading(self, item: Heading) -> None:
+        start = 0 if not self._sections and not self.events else self.t
+        self._sections.append(_OpenSection(item.title, start, item.loc.line, item.loc.file, item.level, item.side))
+        if self.settings.announce:
+            self.prose(item.title, item.loc)
+
+    def prose(self, text: str, loc: Loc) -> None:
+        if self.t <= self._last_speech_end:
+            self.t = self._last_speech_end + self.samples(SPEECH_GAP_S)
+        self.t = self.say(text, self.t, loc)
+
+    def place(self, item: Place) -> None:
+        start = self.t
+        end = start + self.samples(self.resolve_s(item.duration))
+        ready = min(self.samples(self.palette.length_s("ready")), end - start)
+        self.span("place", start, end, item.loc)
+        self.tone("ready", end - ready, end, item.loc)
+        self.t = end
+
+    def breath_cycles(self, pattern: tuple[float, ...], start: int, stop: int | None, cycles: int, guide: int, loc: Loc) -> int:
+        """Tones (and guidance on the first ``guide`` cycles) for breath cycles from ``start``.
+
+        With ``stop`` set, phases are cut at ``stop`` (a hold's end). Returns the end sample.
+        """
+        names = _PHASE_NAMES[len(pattern)]
+        offset_s = 0.0
+        end = start
+        for cycle in range(cycles):
+            for name, phase_s in zip(names, pattern, strict=True):
+                b0 = start + self.samples(offset_s)
+                offset_s += phase_s
+                b1 = start + self.samples(offset_s)
+                if stop is not None:
+                    if b0 >= stop:
+                        return stop
+                    b1 = min(b1, stop)
+                if name in _PHASE_TONE and b1 > b0:
+                    self.tone(_PHASE_TONE[name], b0, b1, loc)
+                if cycle < guide:
+                    self.say(_PHASE_PHRASE[name], b0, loc)
+                end = b1
+        return end
+
+    def breathe(self, item: Breathe) -> None:
+        cycle_s = sum(item.pattern)
+        if item.cycles is not None:
+            cycles = item.cycles
+        else:
+            cycles = max(1, math.floor(self.resolve_s(item.duration) / cycle_s + 1e-9))
+        guide = item.guide if item.guide is not None else self.settings.guide
+        start = self.t
+        end = start + self.samples(cycles * cycle_s)
+        self.span("breathe", start, end, item.loc)
+        self.breath_cycles(item.pattern, start, None, cycles, guide, item.loc)
+        self.after(end)
+
+    def hold(self, item: Hold) -> None:
+        hold_s = self.resolve_s(item.duration)
+        start = self.t
+        end = start + self.samples(hold_s)
+        self.span("hold", start, end, item.loc)
+        if item.breathe is not None:
+            cycles = math.ceil(hold_s / sum(item.breathe)) + 1
+            self.breath_cycles(item.breathe, start, end, cycles, 0, item.loc)
+        if not item.quiet:
+            count = item.count if item.count is not None else DEFAULT_COUNT
+            if count > 99:
+                self.errors.append(_diagnostic(item.loc, "error", "hold can count at most the last 99 seconds (count 99)"))
+                count = 0
+            count = min(count, math.floor(hold_s))
+            cue_offsets_s: list[float] = [float(k) for k in range(1, count + 1)]
+            if hold_s >= TEN_LEFT_MIN_S and count < 10:
+                self.say(phrases.HOLD_TEN_LEFT, end - self.samples(10.0), item.loc)
+                cue_offsets_s.append(10.0)
+            halfway_left_s = hold_s / 2
+            if hold_s >= HALFWAY_MIN_S and all(abs(halfway_left_s - o) >= MIN_CUE_SPACING_S for o in cue_offsets_s):
+                self.say(phrases.HOLD_HALFWAY, start + self.samples(hold_s / 2), item.loc)
+            for k in range(count, 0, -1):
+                self.say(phrases.number_word(k), end - self.samples(float(k)), item.loc)
+        self.t = end
+        self.after(self.say(phrases.HOLD_RELEASE, end, item.loc))
+
+    def wipers(self, item: Wipers) -> None:
+        sweep_s = self.resolve_s(item.sweep)
+        guide = item.guide if item.guide is not None else self.settings.guide
+        tick = self.samples(self.palette.length_s("tick"))
+        start = self.t
+        end = start + self.samples(item.count * sweep_s)
+        self.span("wipers", start, end, item.loc)
+        for k in range(item.count):
+            side = _SIDES[k % 2]
+            at = start + self.samples(k * sweep_s)
+            if k < guide:
+                self.say(phrases.wiper_phrase(k, side), at, item.loc)
+            else:
+                self.tone("tick", at, min(at + tick, end), item.loc, variant=side, pan=-1.0 if side == "left" else 1.0)
+        self.t = end
+        self.after(self.say(phrases.WIPERS_END, max(end, self._last_speech_end), item.loc))
+
+    def roll(self, item: Roll) -> None:
+        roll_s = self.resolve_s(item.duration)
+        stroke_s = self.resolve_s(item.stroke)
+        guide = item.guide if item.guide is not None else self.settings.guide
+        start = self.t
+        end = start + self.samples(roll_s)
+        self.span("roll", start, end, item.loc)
+        k = 0
+        while True:
+            b0 = start + self.samples(k * stroke_s)
+            if b0 >= end:
+                break
+            b1 = min(start + self.samples((k + 1) * stroke_s), end)
+            up = k % 2 == 0
+            if k < guide:
+                self.say(phrases.ROLL_UP if up else phrases.ROLL_DOWN, b0, item.loc)
+            else:
+                self.tone("stroke", b0, b1, item.loc, variant="up" if up else "down")
+            k += 1
+        self.t = end
+        self.after(self.say(phrases.ROLL_END, max(end, self._last_speech_end), item.loc))
+
+    def bell(self, loc: Loc) -> None:
+        start = max(self.t, self._last_speech_end)
+        end = start + self.samples(self.palette.length_s("bell"))
+        self.span("bell", start, end, loc)
+        self.tone("bell", start, end, loc)
+        self.t = end
+
+    def check_session_limit(self, loc: Loc) -> None:
+        if not self._limit_reported and self.t > self.samples(MAX_SESSION_S):
+            self._limit_reported = True
+            self.errors.append(
+                _diagnostic(loc, "error", f"the session would last more than 4 hours (the limit) by this point ({format_clock(self.t / self.sample_rate)})")
+            )
+
+    # ---- the end ----------------------------------------------------------
+
+    def finish(self, items: tuple[Item, ...]) -> None:
+        self.t = max(self.t, self._last_speech_end)
+        last_cue = next((i for i in reversed(items) if not isinstance(i, ParagraphBreak | Heading)), None)
+        if self.settings.end_bell and not isinstance(last_cue, Bell):
+            loc = items[-1].loc if items else Loc("<script>", 1, 1)
+            self.ensure_section(loc)
+            self.bell(loc)
+            self.check_session_limit(loc)
+
+    def sections(self) -> tuple[Section, ...]:
+        out = []
+        for i, s in enumerate(self._sections):
+            end = self._sections[i + 1].start_sample if i + 1 < len(self._sections) else self.t
+            out.append(Section(s.title, s.start_sample, end, s.line, s.file, s.level, s.side))
+        return tuple(out)
+
+
+def _resolve_speech_overlaps(events: list[Event], warnings: list[Diagnostic], sample_rate: int) -> list[Event]:
+    """Drop each spoken cue that would start before the previous one finished (time rule 3)."""
+    speech = sorted((e for e in events if e.kind == "speech"), key=lambda e: (e.start_sample, e.end_sample))
+    dropped: set[int] = set()
+    last: Event | None = None
+    for e in speech:
+        if last is not None and e.start_sample < last.end_sample:
+            dropped.add(id(e))
+            warnings.append(
+                _diagnostic(
+                    Loc(last.file, last.line, last.col),
+                    "warning",
+                    f"'{last.text}' cannot finish before '{e.text}' (line {e.line}) is due at "
+                    f"{format_clock(e.start_sample / sample_rate)}"
+                    f" (it needs {(last.end_sample - e.start_sample) / sample_rate:.2f} s more);"
+                    f" '{e.text}' will be left out: shorten the words or lengthen the cue",
+                )
+            )
+            continue
+        last = e
+    return [e for e in events if id(e) not in dropped]

@@ -1,0 +1,96 @@
+"""One error tree for every stage, and the diagnostics that scripts produce.
+
+The CLI turns any ``VoicecoachError`` into plain messages and an exit code; it
+never shows a traceback for one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a script, located to the character.
+
+    ``line`` and ``col`` are 1-based. ``source_line`` is the text of the
+    offending line (without its newline), used to draw the caret.
+    """
+
+    file: str
+    line: int
+    col: int
+    severity: str  # "error" or "warning"
+    message: str
+    source_line: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def headline(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
+
+    def format(self) -> str:
+        """The headline, then the source line and a caret under the column."""
+        out = [self.headline()]
+        if self.source_line is not None:
+            src = self.source_line.expandtabs(1)
+            out.append(f"    {src}")
+            out.append("    " + " " * max(0, self.col - 1) + "^")
+        return "\n".join(out)
+
+    def to_json(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+class VoicecoachError(Exception):
+    """Base of every error voicecoach reports to a person."""
+
+    exit_code = 1
+
+
+class UsageError(VoicecoachError):
+    """Bad command-line usage or API arguments."""
+
+    exit_code = 2
+
+
+class ScriptError(VoicecoachError):
+    """A script could not be parsed or compiled; carries every diagnostic."""
+
+    def __init__(self, diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.is_error]
+        first = errors[0].headline() if errors else "script has errors"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(first + more)
+
+    def __reduce__(self):  # keep the diagnostics across process boundaries (export --jobs)
+        return (ScriptError, (self.diagnostics,))
+
+
+class LibraryError(VoicecoachError):
+    """A built-in session or palette name that does not exist."""
+
+
+class SpeechError(VoicecoachError):
+    """The speech engine is missing, failed or hung."""
+
+
+class RenderError(VoicecoachError):
+    """Audio could not be rendered (bad palette, bad sample rate...)."""
+
+
+class ExportError(VoicecoachError):
+    """An audio file could not be written."""
+
+
+class PlaybackError(VoicecoachError):
+    """Live playback failed (no PortAudio, no device, device lost...)."""

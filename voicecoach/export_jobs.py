@@ -1,0 +1,120 @@
+"""Exporting several scripts at once, in parallel processes, with one progress bar.
+
+Each task runs in its own process (``spawn``: the speech engine's own worker
+processes must not inherit a forked state). Results come back in task order;
+errors from the voicecoach tree come back as values, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from .errors import VoicecoachError
+
+
+@dataclass(frozen=True)
+class ExportTask:
+    script: str
+    output: str | None
+    fmt: str | None
+    captions: bool
+    sample_rate: int | None
+    overrides: dict
+
+
+def _run_one(task: ExportTask, index: int, progress_queue) -> object:
+    from .session import load
+
+    def progress(done: int, total: int) -> None:
+        if progress_queue is not None:
+            progress_queue.put((index, done, total))
+
+    try:
+        with load(task.script, **task.overrides) as session:
+            return session.export(
+                task.output, fmt=task.fmt, captions=task.captions, sample_rate=task.sample_rate, progress=progress
+            )
+    except VoicecoachError as e:
+        return e
+
+
+class _Bar:
+    """A one-line progress bar on stderr (only used on a terminal)."""
+
+    def __init__(self, n_tasks: int):
+        self.done = [0] * n_tasks
+        self.total = [0] * n_tasks
+
+    def update(self, index: int, done: int, total: int) -> None:
+        self.done[index], self.total[index] = done, total
+        total_all = sum(self.total) or 1
+        frac = min(1.0, sum(self.done) / total_all)
+        width = 30
+        filled = int(frac * width)
+        sys.stderr.write(f"\rexporting [{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}%")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\r" + " " * 60 + "\r")
+        sys.stderr.flush()
+
+
+def run(tasks: list[ExportTask], *, jobs: int | None = None, progress: bool = False) -> Iterator[tuple[ExportTask, object]]:
+    """Export every task; yield ``(task, ExportResult or VoicecoachError)`` in order."""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    bar = _Bar(len(tasks)) if progress else None
+    if jobs == 1:
+        direct = _DirectQueue(bar) if bar else None
+        for i, task in enumerate(tasks):
+            yield task, _run_one(task, i, direct)
+        if bar:
+            bar.close()
+        return
+    ctx = mp.get_context("spawn")
+    manager = ctx.Manager() if bar else None
+    pq = manager.Queue() if manager else None
+    stop = threading.Event()
+    drawer = None
+    if bar and pq is not None:
+
+        def draw() -> None:
+            while not stop.is_set():
+                try:
+                    bar.update(*pq.get(timeout=0.2))
+                except queue.Empty:
+                    continue
+                except (EOFError, OSError):
+                    return
+
+        drawer = threading.Thread(target=draw, daemon=True)
+        drawer.start()
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_run_one, t, i, pq) for i, t in enumerate(tasks)]
+            for task, fut in zip(tasks, futures, strict=True):
+                yield task, fut.result()
+    finally:
+        stop.set()
+        if drawer:
+            drawer.join(timeout=1)
+        if bar:
+            bar.close()
+        if manager:
+            manager.shutdown()
+
+
+class _DirectQueue:
+    """Same interface as a queue, drawing straight away (single-process exports)."""
+
+    def __init__(self, bar: _Bar):
+        self.bar = bar
+
+    def put(self, item) -> None:
+        self.bar.update(*item)

@@ -1,0 +1,112 @@
+"""The built-in session library: names, paths, and what ``list`` shows.
+
+A built-in session is ``<library>/<name>.md``; files under ``parts/`` are
+pieces for ``[include]`` and are not sessions of their own.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LibraryError, UsageError
+from .resources import builtin_scripts_dir
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in sessions, sorted."""
+    folder = builtin_scripts_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.md") if p.is_file())
+
+
+def resolve_script(name_or_path: str | os.PathLike) -> Path:
+    """A path to an existing script file, or the built-in session of that name."""
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise LibraryError(f"{text} is a folder, not a session script")
+    looks_like_path = os.sep in text or "/" in text or text.endswith(".md")
+    if not looks_like_path:
+        candidate = builtin_scripts_dir() / f"{text}.md"
+        if candidate.is_file():
+            return candidate
+    names = builtin_names()
+    close = difflib.get_close_matches(Path(text).stem, names, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    if looks_like_path:
+        raise LibraryError(f"no such script file: {text}{hint}")
+    raise LibraryError(f"no built-in session or file named {text!r}{hint} (see `voicecoach list`)")
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    name: str
+    path: str
+    title: str
+    description: str | None
+    equipment: str | None
+    muscles: str | None
+    duration_s_by_level: dict  # level -> seconds (None if the script does not compile)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "title": self.title,
+            "description": self.description,
+            "equipment": self.equipment,
+            "muscles": self.muscles,
+            "duration_s": self.duration_s_by_level,
+        }
+
+
+def session_info(name: str, *, engine: str | None = None) -> SessionInfo:
+    """Title, equipment, muscles and the length at each level of a built-in session."""
+    from .errors import ScriptError
+    from .script import LEVELS
+    from .session import load
+
+    path = resolve_script(name)
+    base = load(path, engine=engine)
+    durations: dict[str, float | None] = {}
+    try:
+        for level in LEVELS:
+            session = load(path, level=level, engine=engine)
+            session._speech = base.speech  # share one speech service (and worker) across levels
+            durations[level] = round(session.plan().duration_s, 3)
+    except ScriptError:
+        durations = {level: None for level in LEVELS}
+    finally:
+        base.close()
+    s = base.settings
+    return SessionInfo(name, str(path), s.title, s.description, s.equipment, s.muscles, durations)
+
+
+_TEMPLATE = Path(__file__).resolve().parent / "templates" / "new_session.md"
+
+
+def write_new_script(name: str, folder: Path | None = None, *, force: bool = False) -> Path:
+    """Write a commented starting script ``NAME.md``; refuse to overwrite unless ``force``."""
+    stem = name[:-3] if name.endswith(".md") else name
+    target_name = Path(stem).name
+    if not target_name or target_name.startswith("."):
+        raise UsageError(f"not a usable script name: {name!r}")
+    target = (folder or Path.cwd()) / Path(stem).parent / f"{target_name}.md"
+    if target.exists() and not force:
+        raise LibraryError(f"{target} already exists; choose another name or pass --force")
+    title = target_name.replace("-", " ").replace("_", " ").strip().capitalize() or "My session"
+    text = _TEMPLATE.read_text(encoding="utf-8").replace("{{title}}", title)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    return target

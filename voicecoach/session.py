@@ -1,0 +1,191 @@
+"""The library API: load a script, then plan, export or play it.
+
+    import voicecoach
+    session = voicecoach.load("upper-back")          # a built-in name or a path
+    print(session.plan().duration_s)
+    session.export("upper-back.mp3", captions=True)
+
+The CLI is a thin layer over this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import LibraryError, UsageError
+from .library import resolve_script
+from .plan import Plan
+from .script import ENGINES, LEVELS, Script
+from .units import DEFAULT_SAMPLE_RATE, SUPPORTED_SAMPLE_RATES
+
+if TYPE_CHECKING:
+    from .palette import Palette
+    from .speech import SpeechService
+
+OPUS_SAMPLE_RATE = 48_000
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line choices that win over a script's front matter (None: keep the script's)."""
+
+    level: str | None = None
+    voice: str | None = None
+    rate_wpm: int | None = None
+    engine: str | None = None
+    lead_in_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.level is not None and self.level not in LEVELS:
+            raise UsageError(f"level must be one of {', '.join(LEVELS)}, not {self.level!r}")
+        if self.engine is not None and self.engine not in ENGINES:
+            raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        if self.rate_wpm is not None and not 80 <= self.rate_wpm <= 450:
+            raise UsageError(f"rate must be 80 to 450 words per minute, not {self.rate_wpm}")
+        if self.lead_in_s is not None and not 0 <= self.lead_in_s <= 600:
+            raise UsageError(f"lead-in must be 0 to 600 seconds, not {self.lead_in_s}")
+
+
+def parse_script(path: Path) -> Script:
+    """Parse a script file, with includes resolved against the built-in library too."""
+    from .parser import parse_file
+    from .resources import builtin_scripts_dir
+
+    return parse_file(path, builtin_dir=builtin_scripts_dir())
+
+
+class Session:
+    """One script with its options; plans are compiled on demand and kept per sample rate."""
+
+    def __init__(self, script: Script, path: Path, overrides: Overrides | None = None, *, use_cache: bool = True):
+        self.path = path
+        self.script = _apply(script, overrides or Overrides())
+        self.use_cache = use_cache
+        self._speech: SpeechService | None = None
+        self._palette: Palette | None = None
+        self._plans: dict[int, Plan] = {}
+
+    @property
+    def settings(self):
+        return self.script.settings
+
+    @property
+    def engine_name(self) -> str:
+        from .speech import default_engine_name
+
+        return self.settings.engine or default_engine_name()
+
+    @property
+    def speech(self) -> SpeechService:
+        if self._speech is None:
+            from .speech import open_speech
+
+            self._speech = open_speech(
+                self.engine_name, voice=self.settings.voice, rate_wpm=self.settings.rate_wpm, use_cache=self.use_cache
+            )
+        return self._speech
+
+    @property
+    def palette(self) -> Palette:
+        if self._palette is None:
+            from .palette import load_palette
+
+            self._palette = load_palette(self.settings.palette, relative_to=self.path.parent)
+        return self._palette
+
+    def plan(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Plan:
+        """The compiled plan at ``sample_rate`` Hz (raises ScriptError on errors)."""
+        if sample_rate not in SUPPORTED_SAMPLE_RATES:
+            rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
+            raise UsageError(f"sample rate must be one of {rates} Hz, not {sample_rate}")
+        if sample_rate not in self._plans:
+            from .compiler import compile_script
+
+            self._plans[sample_rate] = compile_script(
+                self.script, self.speech, palette=self.palette, sample_rate=sample_rate, engine=self.engine_name
+            )
+        return self._plans[sample_rate]
+
+    def export(
+        self,
+        out: str | os.PathLike | None = None,
+        *,
+        fmt: str | None = None,
+        captions: bool = False,
+        sample_rate: int | None = None,
+        progress: Any = None,
+    ):
+        """Render the session to an audio file (atomically). Returns an ``ExportResult``."""
+        from .export import export_plan, format_for
+
+        target = default_output_path(self.path, out, fmt)
+        chosen = format_for(target, fmt)
+        if sample_rate is None:
+            sample_rate = OPUS_SAMPLE_RATE if chosen == "opus" else DEFAULT_SAMPLE_RATE
+        plan = self.plan(sample_rate=sample_rate)
+        return export_plan(
+            plan, self.speech.audio, target, palette=self.palette, fmt=chosen, captions=captions, progress=progress
+        )
+
+    def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
+        """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``."""
+        from .playback import play_plan
+
+        plan = self.plan(sample_rate=sample_rate)
+        return play_plan(plan, self.speech.audio, palette=self.palette, start_sample=start_sample, **options)
+
+    def close(self) -> None:
+        if self._speech is not None:
+            self._speech.close()
+            self._speech = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _apply(script: Script, o: Overrides) -> Script:
+    changes = {
+        k: v
+        for k, v in (
+            ("level", o.level),
+            ("voice", o.voice),
+            ("rate_wpm", o.rate_wpm),
+            ("engine", o.engine),
+            ("lead_in_s", o.lead_in_s),
+        )
+        if v is not None
+    }
+    if not changes:
+        return script
+    return dataclasses.replace(script, settings=dataclasses.replace(script.settings, **changes))
+
+
+def default_output_path(script_path: Path, out: str | os.PathLike | None, fmt: str | None) -> Path:
+    """``<script name>.<ext>`` in the current folder, or inside ``out`` when it is a folder."""
+    ext = (fmt or "wav").lower()
+    if out is None:
+        return Path.cwd() / f"{script_path.stem}.{ext}"
+    target = Path(out)
+    if target.is_dir():
+        return target / f"{script_path.stem}.{ext}"
+    return target
+
+
+def load(name_or_path: str | os.PathLike, *, use_cache: bool = True, **overrides: Any) -> Session:
+    """Load a built-in session by name, or a script by path. ``overrides``: level, voice, rate_wpm, engine, lead_in_s."""
+    path = resolve_script(name_or_path)
+    try:
+        o = Overrides(**overrides)
+    except TypeError as e:
+        raise UsageError(str(e)) from e
+    return Session(parse_script(path), path, o, use_cache=use_cache)
+
+
+__all__ = ["LibraryError", "Overrides", "Session", "load", "default_output_path"]

@@ -1,0 +1,51 @@
+"""The speech engine interface, and the audio it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SpeechAudio:
+    """One utterance: mono float32 samples in -1..1, silence trimmed at both ends."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def duration_samples_at(self, sample_rate: int) -> int:
+        """Length after resampling to ``sample_rate`` (what the plan uses)."""
+        return int(round(len(self.samples) * sample_rate / self.sample_rate))
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    engine: str
+    id: str
+    name: str
+    languages: tuple[str, ...] = ()
+    default: bool = False
+
+
+class SpeechEngine(Protocol):
+    """What every engine (``system``, ``piper``) provides.
+
+    ``identity`` goes into the speech-cache key: it must change whenever the
+    same text could sound different (engine version, model file...).
+    """
+
+    name: str
+
+    def identity(self) -> str: ...
+
+    def voices(self) -> list[VoiceInfo]: ...
+
+    def synthesize(self, text: str, *, voice: str | None, rate_wpm: int) -> SpeechAudio: ...
+
+    def close(self) -> None: ...
