@@ -32,15 +32,36 @@ def _err(message: str) -> None:
 
 def _session_options(f):
     """--level/--voice/--rate/--engine: override the script's front matter."""
-    f = click.option("--engine", type=ENGINE_CHOICE, help="Speech engine (default: the script's, else piper when installed, else system).")(f)
-    f = click.option("--rate", "rate_wpm", type=click.IntRange(80, 450), help="Speaking rate in words per minute.")(f)
-    f = click.option("--voice", help="Voice name or id of the speech engine (see `voicecoach voices`).")(f)
-    f = click.option("--level", type=LEVEL_CHOICE, help="gentle, standard or deep: how ranges like 30-60s resolve.")(f)
+    f = click.option(
+        "--engine",
+        type=ENGINE_CHOICE,
+        help="Speech engine (default: the script's, else piper when installed, else system).",
+    )(f)
+    f = click.option(
+        "--rate",
+        "rate_wpm",
+        type=click.IntRange(80, 450),
+        help="Speaking rate in words per minute.",
+    )(f)
+    f = click.option(
+        "--voice", help="Voice name or id of the speech engine (see `voicecoach voices`)."
+    )(f)
+    f = click.option(
+        "--level",
+        type=LEVEL_CHOICE,
+        help="gentle, standard or deep: how ranges like 30-60s resolve.",
+    )(f)
     return f
 
 
 def _overrides(level, voice, rate_wpm, engine, lead_in_s=None) -> dict:
-    return {"level": level, "voice": voice, "rate_wpm": rate_wpm, "engine": engine, "lead_in_s": lead_in_s}
+    return {
+        "level": level,
+        "voice": voice,
+        "rate_wpm": rate_wpm,
+        "engine": engine,
+        "lead_in_s": lead_in_s,
+    }
 
 
 def _print_diagnostics(diags, *, stream_err: bool = True) -> None:
@@ -95,8 +116,16 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
         for name, diags, fatal in results:
             items = [d.to_json() for d in diags]
             if fatal:
-                items.append({"file": name, "line": 0, "col": 0, "severity": "error", "message": fatal})
-            out.append({"script": name, "ok": not any(i["severity"] == "error" for i in items), "diagnostics": items})
+                items.append(
+                    {"file": name, "line": 0, "col": 0, "severity": "error", "message": fatal}
+                )
+            out.append(
+                {
+                    "script": name,
+                    "ok": not any(i["severity"] == "error" for i in items),
+                    "diagnostics": items,
+                }
+            )
         click.echo(json.dumps(out, indent=2))
     else:
         for name, diags, fatal in results:
@@ -106,7 +135,9 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
             n_err = sum(d.is_error for d in diags) + (1 if fatal else 0)
             n_warn = sum(not d.is_error for d in diags)
             status = "ok" if n_err == 0 else "FAILED"
-            click.echo(f"{name}: {status} ({n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)})")
+            click.echo(
+                f"{name}: {status} ({n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)})"
+            )
     sys.exit(1 if any_error else 0)
 
 
@@ -116,7 +147,13 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
 @cli.command()
 @click.argument("script")
 @_session_options
-@click.option("--sample-rate", type=int, default=44100, show_default=True, help="Sample rate of the plan's times.")
+@click.option(
+    "--sample-rate",
+    type=int,
+    default=44100,
+    show_default=True,
+    help="Sample rate of the plan's times.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The timeline as JSON (the spec's schema).")
 def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
     """Show the timed plan of a script: every cue, section lengths, total."""
@@ -133,8 +170,10 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
 
 def _print_plan_table(p) -> None:
     sr = p.sample_rate
-    click.echo(f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})")
-    click.echo(f"{'time':>8}  {'section':<22} {'cue':<8} text")
+    click.echo(
+        f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})"
+    )
+    click.echo(f"{'time':>8}  {'section':<34} {'cue':<8} text")
     section_starts = {s.start_sample: s for s in p.sections}
     current = ""
     for e in p.events:
@@ -150,11 +189,13 @@ def _print_plan_table(p) -> None:
             what = f"{(e.end_sample - e.start_sample) / sr:.2f} s"
         t = e.start_sample / sr
         stamp = f"{int(t // 60)}:{t % 60:06.3f}"
-        click.echo(f"{stamp:>8}  {current[:22]:<22} {e.kind:<8} {what}")
+        click.echo(f"{stamp:>8}  {current[:34]:<34} {e.kind:<8} {what}")
     click.echo("")
     click.echo("sections:")
     for s in p.sections:
-        click.echo(f"  {format_clock(s.start_sample / sr):>7}  {format_clock((s.end_sample - s.start_sample) / sr):>6}  {s.title}")
+        click.echo(
+            f"  {format_clock(s.start_sample / sr):>7}  {format_clock((s.end_sample - s.start_sample) / sr):>6}  {s.title}"
+        )
     click.echo(f"total: {format_clock(p.duration_s)} ({p.duration_s:.3f} s)")
 
 
@@ -163,20 +204,46 @@ def _print_plan_table(p) -> None:
 
 @cli.command()
 @click.argument("scripts", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(), help="Output file (one script) or folder. Default: <script>.wav here.")
-@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "ogg", "mp3", "opus"]), help="Audio format (default: from the file extension, else wav).")
-@click.option("--captions", is_flag=True, help="Also write WebVTT captions (<name>.vtt) beside the audio.")
-@click.option("--sample-rate", type=int, help="Output sample rate in Hz (default 44100; opus is always 48000).")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Scripts rendered in parallel (default: number of cores).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    help="Output file (one script) or folder. Default: <script>.wav here.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["wav", "flac", "ogg", "mp3", "opus"]),
+    help="Audio format (default: from the file extension, else wav).",
+)
+@click.option(
+    "--captions", is_flag=True, help="Also write WebVTT captions (<name>.vtt) beside the audio."
+)
+@click.option(
+    "--sample-rate",
+    type=int,
+    help="Output sample rate in Hz (default 44100; opus is always 48000).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Scripts rendered in parallel (default: number of cores).",
+)
 @_session_options
-def export(scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine) -> None:
+def export(
+    scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine
+) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
     from . import export_jobs
 
     if len(scripts) > 1 and output and not Path(output).is_dir():
         raise UsageError("with several scripts, -o must be an existing folder")
     tasks = [
-        export_jobs.ExportTask(s, output, fmt, captions, sample_rate, _overrides(level, voice, rate_wpm, engine))
+        export_jobs.ExportTask(
+            s, output, fmt, captions, sample_rate, _overrides(level, voice, rate_wpm, engine)
+        )
         for s in scripts
     ]
     show_progress = sys.stderr.isatty() and not os.environ.get("CI")
@@ -209,12 +276,16 @@ def _parse_from(value: str | None, plan) -> int:
     if seconds is not None:
         start = int(round(seconds * plan.sample_rate))
         if start >= plan.duration_samples:
-            raise UsageError(f"--from {value}: the session lasts only {format_clock(plan.duration_s)}")
+            raise UsageError(
+                f"--from {value}: the session lasts only {format_clock(plan.duration_s)}"
+            )
         return start
     matches = [s for s in plan.sections if s.title.lower().startswith(v.lower())]
     if not matches:
         titles = ", ".join(repr(s.title) for s in plan.sections)
-        raise UsageError(f"--from {value!r}: no time and no section of that name (sections: {titles})")
+        raise UsageError(
+            f"--from {value!r}: no time and no section of that name (sections: {titles})"
+        )
     return matches[0].start_sample
 
 
@@ -236,8 +307,18 @@ def _parse_clock(v: str) -> float | None:
 @cli.command()
 @click.argument("script")
 @_session_options
-@click.option("--lead-in", "lead_in_s", type=click.FloatRange(0, 600), help="Seconds of silence before the first cue, to lie down.")
-@click.option("--from", "from_", metavar="TIME|SECTION", help="Start part-way: a time like 12:31 or a section title.")
+@click.option(
+    "--lead-in",
+    "lead_in_s",
+    type=click.FloatRange(0, 600),
+    help="Seconds of silence before the first cue, to lie down.",
+)
+@click.option(
+    "--from",
+    "from_",
+    metavar="TIME|SECTION",
+    help="Start part-way: a time like 12:31 or a section title.",
+)
 @click.option("--device", help="Output device name or index (see `voicecoach devices`).")
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
 def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet) -> None:
@@ -308,7 +389,9 @@ def cache_info_cmd() -> None:
     from .speech import cache_info
 
     info = cache_info()
-    click.echo(f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB")
+    click.echo(
+        f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB"
+    )
 
 
 @cache.command("clear")
@@ -331,7 +414,9 @@ def list_(as_json, engine) -> None:
         click.echo(json.dumps([i.to_json() for i in infos], indent=1))
         return
     for i in infos:
-        lengths = " / ".join("?" if d is None else format_clock(d) for d in i.duration_s_by_level.values())
+        lengths = " / ".join(
+            "?" if d is None else format_clock(d) for d in i.duration_s_by_level.values()
+        )
         click.echo(f"{i.name:<20} {i.title}")
         click.echo(f"{'':<20} length (gentle / standard / deep): {lengths}")
         if i.equipment:
@@ -357,7 +442,9 @@ def new(name, force) -> None:
 def _report_bug(exc: BaseException) -> str:
     fd, path = tempfile.mkstemp(prefix="voicecoach-crash-", suffix=".txt")
     with os.fdopen(fd, "w") as f:
-        f.write(f"voicecoach {__version__}, python {sys.version}\n{time.ctime()}\nargv: {sys.argv}\n\n")
+        f.write(
+            f"voicecoach {__version__}, python {sys.version}\n{time.ctime()}\nargv: {sys.argv}\n\n"
+        )
         traceback.print_exception(exc, file=f)
     return path
 
@@ -389,7 +476,9 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except Exception as e:  # an internal bug: one line, the report in a file
         path = _report_bug(e)
-        click.echo(f"voicecoach: internal error ({type(e).__name__}: {e}); full report in {path}", err=True)
+        click.echo(
+            f"voicecoach: internal error ({type(e).__name__}: {e}); full report in {path}", err=True
+        )
         return 1
     return 0
 

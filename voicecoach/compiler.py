@@ -119,7 +119,9 @@ def compile_script(
     events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate)
     errors = [d for d in builder.errors]
     if errors:
-        raise ScriptError(sorted(errors + list(script.warnings) + builder.warnings, key=_diag_order))
+        raise ScriptError(
+            sorted(errors + list(script.warnings) + builder.warnings, key=_diag_order)
+        )
     warnings = sorted(list(script.warnings) + builder.warnings, key=_diag_order)
     events.sort(key=lambda e: e.start_sample)  # stable: spans stay before their inner cues
     return Plan(
@@ -206,15 +208,31 @@ class _Builder:
         self._last_speech_end = max(self._last_speech_end, end)
         return end
 
-    def tone(self, name: str, start: int, end: int, loc: Loc, *, variant: str = "", pan: float = 0.0) -> None:
+    def tone(
+        self, name: str, start: int, end: int, loc: Loc, *, variant: str = "", pan: float = 0.0
+    ) -> None:
         self.events.append(
-            Event("tone", start, end, loc.line, loc.file, tone=name, variant=variant, pan=pan, col=loc.col)
+            Event(
+                "tone",
+                start,
+                end,
+                loc.line,
+                loc.file,
+                tone=name,
+                variant=variant,
+                pan=pan,
+                col=loc.col,
+            )
         )
 
     def span(self, kind: str, start: int, end: int, loc: Loc) -> None:
         if samples_to_seconds(end - start, self.sample_rate) > MAX_DIRECTIVE_S + 1e-9:
             self.errors.append(
-                _diagnostic(loc, "error", f"{kind} would last {format_clock((end - start) / self.sample_rate)}; one directive may last at most 1 hour")
+                _diagnostic(
+                    loc,
+                    "error",
+                    f"{kind} would last {format_clock((end - start) / self.sample_rate)}; one directive may last at most 1 hour",
+                )
             )
         self.events.append(Event(kind, start, end, loc.line, loc.file, col=loc.col))
 
@@ -258,7 +276,9 @@ class _Builder:
 
     def heading(self, item: Heading) -> None:
         start = 0 if not self._sections and not self.events else self.t
-        self._sections.append(_OpenSection(item.title, start, item.loc.line, item.loc.file, item.level, item.side))
+        self._sections.append(
+            _OpenSection(item.title, start, item.loc.line, item.loc.file, item.level, item.side)
+        )
         if self.settings.announce:
             self.prose(item.title, item.loc)
 
@@ -275,7 +295,15 @@ class _Builder:
         self.tone("ready", end - ready, end, item.loc)
         self.t = end
 
-    def breath_cycles(self, pattern: tuple[float, ...], start: int, stop: int | None, cycles: int, guide: int, loc: Loc) -> int:
+    def breath_cycles(
+        self,
+        pattern: tuple[float, ...],
+        start: int,
+        stop: int | None,
+        cycles: int,
+        guide: int,
+        loc: Loc,
+    ) -> int:
         """Tones (and guidance on the first ``guide`` cycles) for breath cycles from ``start``.
 
         With ``stop`` set, phases are cut at ``stop`` (a hold's end). Returns the end sample.
@@ -323,7 +351,11 @@ class _Builder:
         if not item.quiet:
             count = item.count if item.count is not None else DEFAULT_COUNT
             if count > 99:
-                self.errors.append(_diagnostic(item.loc, "error", "hold can count at most the last 99 seconds (count 99)"))
+                self.errors.append(
+                    _diagnostic(
+                        item.loc, "error", "hold can count at most the last 99 seconds (count 99)"
+                    )
+                )
                 count = 0
             count = min(count, math.floor(hold_s))
             cue_offsets_s: list[float] = [float(k) for k in range(1, count + 1)]
@@ -331,7 +363,9 @@ class _Builder:
                 self.say(phrases.HOLD_TEN_LEFT, end - self.samples(10.0), item.loc)
                 cue_offsets_s.append(10.0)
             halfway_left_s = hold_s / 2
-            if hold_s >= HALFWAY_MIN_S and all(abs(halfway_left_s - o) >= MIN_CUE_SPACING_S for o in cue_offsets_s):
+            if hold_s >= HALFWAY_MIN_S and all(
+                abs(halfway_left_s - o) >= MIN_CUE_SPACING_S for o in cue_offsets_s
+            ):
                 self.say(phrases.HOLD_HALFWAY, start + self.samples(hold_s / 2), item.loc)
             for k in range(count, 0, -1):
                 self.say(phrases.number_word(k), end - self.samples(float(k)), item.loc)
@@ -351,7 +385,14 @@ class _Builder:
             if k < guide:
                 self.say(phrases.wiper_phrase(k, side), at, item.loc)
             else:
-                self.tone("tick", at, min(at + tick, end), item.loc, variant=side, pan=-1.0 if side == "left" else 1.0)
+                self.tone(
+                    "tick",
+                    at,
+                    min(at + tick, end),
+                    item.loc,
+                    variant=side,
+                    pan=-1.0 if side == "left" else 1.0,
+                )
         self.t = end
         self.after(self.say(phrases.WIPERS_END, max(end, self._last_speech_end), item.loc))
 
@@ -388,14 +429,20 @@ class _Builder:
         if not self._limit_reported and self.t > self.samples(MAX_SESSION_S):
             self._limit_reported = True
             self.errors.append(
-                _diagnostic(loc, "error", f"the session would last more than 4 hours (the limit) by this point ({format_clock(self.t / self.sample_rate)})")
+                _diagnostic(
+                    loc,
+                    "error",
+                    f"the session would last more than 4 hours (the limit) by this point ({format_clock(self.t / self.sample_rate)})",
+                )
             )
 
     # ---- the end ----------------------------------------------------------
 
     def finish(self, items: tuple[Item, ...]) -> None:
         self.t = max(self.t, self._last_speech_end)
-        last_cue = next((i for i in reversed(items) if not isinstance(i, ParagraphBreak | Heading)), None)
+        last_cue = next(
+            (i for i in reversed(items) if not isinstance(i, ParagraphBreak | Heading)), None
+        )
         if self.settings.end_bell and not isinstance(last_cue, Bell):
             loc = items[-1].loc if items else Loc("<script>", 1, 1)
             self.ensure_section(loc)
@@ -410,9 +457,13 @@ class _Builder:
         return tuple(out)
 
 
-def _resolve_speech_overlaps(events: list[Event], warnings: list[Diagnostic], sample_rate: int) -> list[Event]:
+def _resolve_speech_overlaps(
+    events: list[Event], warnings: list[Diagnostic], sample_rate: int
+) -> list[Event]:
     """Drop each spoken cue that would start before the previous one finished (time rule 3)."""
-    speech = sorted((e for e in events if e.kind == "speech"), key=lambda e: (e.start_sample, e.end_sample))
+    speech = sorted(
+        (e for e in events if e.kind == "speech"), key=lambda e: (e.start_sample, e.end_sample)
+    )
     dropped: set[int] = set()
     last: Event | None = None
     for e in speech:

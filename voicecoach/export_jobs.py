@@ -39,7 +39,11 @@ def _run_one(task: ExportTask, index: int, progress_queue) -> object:
     try:
         with load(task.script, **task.overrides) as session:
             return session.export(
-                task.output, fmt=task.fmt, captions=task.captions, sample_rate=task.sample_rate, progress=progress
+                task.output,
+                fmt=task.fmt,
+                captions=task.captions,
+                sample_rate=task.sample_rate,
+                progress=progress,
             )
     except VoicecoachError as e:
         return e
@@ -66,7 +70,9 @@ class _Bar:
         sys.stderr.flush()
 
 
-def run(tasks: list[ExportTask], *, jobs: int | None = None, progress: bool = False) -> Iterator[tuple[ExportTask, object]]:
+def run(
+    tasks: list[ExportTask], *, jobs: int | None = None, progress: bool = False
+) -> Iterator[tuple[ExportTask, object]]:
     """Export every task; yield ``(task, ExportResult or VoicecoachError)`` in order."""
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     bar = _Bar(len(tasks)) if progress else None

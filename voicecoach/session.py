@@ -61,7 +61,14 @@ def parse_script(path: Path) -> Script:
 class Session:
     """One script with its options; plans are compiled on demand and kept per sample rate."""
 
-    def __init__(self, script: Script, path: Path, overrides: Overrides | None = None, *, use_cache: bool = True):
+    def __init__(
+        self,
+        script: Script,
+        path: Path,
+        overrides: Overrides | None = None,
+        *,
+        use_cache: bool = True,
+    ):
         self.path = path
         self.script = _apply(script, overrides or Overrides())
         self.use_cache = use_cache
@@ -85,7 +92,10 @@ class Session:
             from .speech import open_speech
 
             self._speech = open_speech(
-                self.engine_name, voice=self.settings.voice, rate_wpm=self.settings.rate_wpm, use_cache=self.use_cache
+                self.engine_name,
+                voice=self.settings.voice,
+                rate_wpm=self.settings.rate_wpm,
+                use_cache=self.use_cache,
             )
         return self._speech
 
@@ -106,7 +116,11 @@ class Session:
             from .compiler import compile_script
 
             self._plans[sample_rate] = compile_script(
-                self.script, self.speech, palette=self.palette, sample_rate=sample_rate, engine=self.engine_name
+                self.script,
+                self.speech,
+                palette=self.palette,
+                sample_rate=sample_rate,
+                engine=self.engine_name,
             )
         return self._plans[sample_rate]
 
@@ -128,7 +142,13 @@ class Session:
             sample_rate = OPUS_SAMPLE_RATE if chosen == "opus" else DEFAULT_SAMPLE_RATE
         plan = self.plan(sample_rate=sample_rate)
         return export_plan(
-            plan, self.speech.audio, target, palette=self.palette, fmt=chosen, captions=captions, progress=progress
+            plan,
+            self.speech.audio,
+            target,
+            palette=self.palette,
+            fmt=chosen,
+            captions=captions,
+            progress=progress,
         )
 
     def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
@@ -136,7 +156,9 @@ class Session:
         from .playback import play_plan
 
         plan = self.plan(sample_rate=sample_rate)
-        return play_plan(plan, self.speech.audio, palette=self.palette, start_sample=start_sample, **options)
+        return play_plan(
+            plan, self.speech.audio, palette=self.palette, start_sample=start_sample, **options
+        )
 
     def close(self) -> None:
         if self._speech is not None:

@@ -1,0 +1,358 @@
+"""The script language: corpus of valid scripts with item dumps, invalid ones with exact messages,
+includes (cycles, escaping the tree, depth) and property tests that no input crashes the parser."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from voicecoach.errors import Diagnostic, ScriptError
+from voicecoach.parser import parse_file, parse_text
+from voicecoach.script import DurationSpec, Settings
+
+CORPUS = Path(__file__).parent / "corpus"
+VALID = sorted((CORPUS / "valid").glob("*.md"))
+INVALID = sorted((CORPUS / "invalid").glob("*.md"))
+# A built-in library of our own, so the corpus does not depend on the shipped scripts.
+LIBRARY = CORPUS / "library"
+
+
+# ---- dumps ---------------------------------------------------------------------------
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, DurationSpec):
+        if value.is_range:
+            return f"{value.low_s:g}-{value.high_s:g}s"
+        return f"{value.low_s:g}s"
+    if isinstance(value, tuple) and value and all(isinstance(v, float) for v in value):
+        return "-".join(f"{v:g}" for v in value)
+    return repr(value)
+
+
+def dump(script) -> str:
+    """A readable, stable text form of a parsed Script (the corpus's *.items.txt)."""
+    defaults = Settings(title="")
+    out = []
+    fields = [
+        f"{f.name}={_fmt(getattr(script.settings, f.name))}"
+        for f in dataclasses.fields(Settings)
+        if f.name == "title" or getattr(script.settings, f.name) != getattr(defaults, f.name)
+    ]
+    out.append("settings " + " ".join(fields))
+    for item in script.items:
+        where = f"{item.loc.line}:{item.loc.col}"
+        if item.loc.file != script.path:
+            where = f"{Path(os.path.relpath(item.loc.file)).as_posix()}:{where}"
+        values = [
+            f"{f.name}={_fmt(getattr(item, f.name))}"
+            for f in dataclasses.fields(item)
+            if f.name != "loc" and getattr(item, f.name) is not None
+        ]
+        out.append(" ".join([where, type(item).__name__, *values]))
+    for w in script.warnings:
+        out.append(f"warning {w.line}:{w.col} {w.message}")
+    return "\n".join(out) + "\n"
+
+
+# ---- corpus ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", VALID, ids=[p.stem for p in VALID])
+def test_valid_corpus(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(path.parent)
+    script = parse_file(path.name, builtin_dir=LIBRARY)
+    expected = path.with_suffix(".items.txt")
+    got = dump(script)
+    if os.environ.get("VOICECOACH_REGEN") and not expected.exists():
+        expected.write_text(got, encoding="utf-8")
+    assert got == expected.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_corpus(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(path.parent)
+    with pytest.raises(ScriptError) as info:
+        parse_file(path.name, builtin_dir=LIBRARY)
+    got = [d.headline() for d in info.value.diagnostics]
+    expected = path.with_suffix(".expected")
+    if os.environ.get("VOICECOACH_REGEN") and not expected.exists():
+        expected.write_text("\n".join(got) + "\n", encoding="utf-8")
+    assert got == expected.read_text(encoding="utf-8").splitlines()
+    # Every diagnostic shows its line, except file-level ones (a file that cannot be read as text).
+    for d in info.value.diagnostics:
+        assert d.source_line is not None or d.message.startswith("not UTF-8"), d
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(INVALID) >= 40
+    assert (CORPUS / "valid" / "spec-example.md").exists()
+
+
+def test_spec_example_matches_the_spec_text() -> None:
+    """The corpus copy of the spec's example must stay verbatim."""
+    spec = Path("/work/shared/SCRIPT_FORMAT.md")
+    if not spec.exists():
+        pytest.skip("the shared spec is not on this machine")
+    text = spec.read_text(encoding="utf-8")
+    example = text.split("## Example", 1)[1].split("```\n", 2)[1]
+    assert (CORPUS / "valid" / "spec-example.md").read_text(encoding="utf-8") == example
+
+
+# ---- direct behaviour -------------------------------------------------------------------
+
+
+def test_inline_cue_splits_prose() -> None:
+    script = parse_text("Now let the ball sink in. [2s] Lift your hips.\n")
+    kinds = [(type(i).__name__, getattr(i, "text", None)) for i in script.items]
+    assert kinds == [
+        ("Speech", "Now let the ball sink in."),
+        ("Pause", None),
+        ("Speech", "Lift your hips."),
+    ]
+    assert script.items[1].duration == DurationSpec.fixed(2.0)
+    assert [i.loc.col for i in script.items] == [1, 27, 32]
+
+
+def test_title_defaults_to_file_stem(tmp_path: Path) -> None:
+    path = tmp_path / "neck-release.md"
+    path.write_text("Rest.\n", encoding="utf-8")
+    assert parse_file(path).settings.title == "neck-release"
+
+
+def test_warnings_are_kept_on_success() -> None:
+    script = parse_text("---\ntittle: X\n---\nRest.\n", "a.md")
+    assert [w.headline() for w in script.warnings] == [
+        "a.md:2:1: warning: unknown front-matter key 'tittle' is ignored; did you mean 'title'?"
+    ]
+
+
+def test_errors_come_all_at_once_and_sorted() -> None:
+    text = "[hodl 5s]\n[pause 5]\n---\n[bell x]\n{name}\n"
+    with pytest.raises(ScriptError) as info:
+        parse_text(text, "s.md")
+    lines = [(d.line, d.col) for d in info.value.diagnostics]
+    assert lines == sorted(lines) and len(lines) == 4
+
+
+def test_not_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.md"
+    path.write_bytes("Rest.\nDétente.\n".encode("latin-1"))
+    with pytest.raises(ScriptError) as info:
+        parse_file(path)
+    (d,) = info.value.diagnostics
+    assert (d.line, d.col) == (1, 1)
+    assert d.message.startswith("not UTF-8") and "line 2, column 2" in d.message
+
+
+def test_too_large_missing_and_folder(tmp_path: Path) -> None:
+    big = tmp_path / "big.md"
+    big.write_text("Rest.\n" * 200_000, encoding="utf-8")
+    cases = {big: "too large", tmp_path / "nope.md": "no such script file", tmp_path: "is a folder"}
+    for path, words in cases.items():
+        with pytest.raises(ScriptError) as info:
+            parse_file(path)
+        assert words in info.value.diagnostics[0].message
+        assert str(path) in info.value.diagnostics[0].file
+
+
+def test_error_flood_is_capped() -> None:
+    """A garbage file gives a bounded report: 10 errors per line, 1000 in all, then one saying so."""
+    with pytest.raises(ScriptError) as info:
+        parse_text("}" * 50 + "\n" + "]\n" * 1200, "junk.md")
+    diags = info.value.diagnostics
+    assert sum(d.line == 1 for d in diags) == 10
+    assert len(diags) == 1001
+    assert any(d.message.startswith("more than 1000 errors") for d in diags)
+
+
+def test_crlf_and_bom() -> None:
+    script = parse_text("\ufeff# Start\r\nRest. [5s]\r\n\r\nBreathe.\r\n")
+    assert [type(i).__name__ for i in script.items] == [
+        "Heading",
+        "Speech",
+        "Pause",
+        "ParagraphBreak",
+        "Speech",
+    ]
+
+
+# ---- includes -------------------------------------------------------------------------
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+
+
+def _headlines(path: Path, builtin: Path | None = None) -> list[str]:
+    with pytest.raises(ScriptError) as info:
+        parse_file(path, builtin_dir=builtin)
+    return [d.headline() for d in info.value.diagnostics]
+
+
+def test_include_expands_in_place_and_ignores_front_matter(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(
+        tmp_path,
+        {
+            "main.md": "---\ntitle: Main\n---\nStart.\n[include parts/neck]\nEnd.\n",
+            "parts/neck.md": "---\ntitle: Neck\nrate: nonsense\n---\n# Neck\nHold here. [hold 30s]\n",
+        },
+    )
+    script = parse_file("main.md", builtin_dir=tmp_path / "empty")
+    assert script.settings.title == "Main"
+    assert [(Path(i.loc.file).as_posix(), i.loc.line) for i in script.items] == [
+        ("main.md", 4),
+        ("parts/neck.md", 5),
+        ("parts/neck.md", 6),
+        ("parts/neck.md", 6),
+        ("main.md", 6),
+    ]
+
+
+def test_include_cycle_names_the_chain(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, {"a.md": "A.\n[include b.md]\n", "b.md": "B.\n[include a.md]\n"})
+    assert _headlines(Path("a.md"), tmp_path / "empty") == [
+        "a.md:2:10: error: the included script 'b.md' has errors (listed under b.md)",
+        "b.md:2:10: error: include cycle: a.md -> b.md -> a.md (included from a.md:2)",
+    ]
+
+
+def test_include_cannot_escape_the_tree(tmp_path, monkeypatch) -> None:
+    inner = tmp_path / "teacher"
+    _write(tmp_path, {"secret.md": "Secret.\n", "teacher/main.md": "[include ../secret.md]\n"})
+    monkeypatch.chdir(inner)
+    assert _headlines(Path("main.md"), tmp_path / "empty") == [
+        "main.md:1:10: error: include '../secret.md' leads outside this script's folder "
+        "and the built-in library"
+    ]
+    absolute = str(tmp_path / "secret.md")
+    (inner / "abs.md").write_text(f"[include {absolute}]\n", encoding="utf-8")
+    assert "leads outside" in _headlines(Path("abs.md"), tmp_path / "empty")[0]
+
+
+def test_include_from_builtin_library(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    lib = tmp_path / "lib"
+    _write(
+        tmp_path,
+        {"lib/upper-back.md": "# Upper back\nRest.\n", "me/main.md": "[include upper-back]\n"},
+    )
+    script = parse_file("me/main.md", builtin_dir=lib)
+    assert [type(i).__name__ for i in script.items] == ["Heading", "Speech"]
+    assert script.items[0].loc.file == os.path.join("lib", "upper-back.md")
+
+
+def test_include_depth_limit(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    files = {f"f{i}.md": f"Level {i}.\n[include f{i + 1}.md]\n" for i in range(9)}
+    files["f9.md"] = "Deepest.\n"
+    _write(tmp_path, files)
+    errors = _headlines(Path("f0.md"), tmp_path / "empty")
+    assert any("nest more than 8 levels deep" in e and e.startswith("f8.md:2:") for e in errors)
+    del files["f9.md"]
+    files["f8.md"] = "Level 8.\n"
+    for name in list(tmp_path.iterdir()):
+        name.unlink()
+    _write(tmp_path, files)
+    assert len(parse_file("f0.md", builtin_dir=tmp_path / "empty").items) == 9
+
+
+def test_include_of_a_sided_script_inside_sides_is_nested(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(
+        tmp_path,
+        {
+            "main.md": "# Both\n[sides]\n[include part.md]\n",
+            "part.md": "# Part\n[sides]\nOn the {side}.\n",
+        },
+    )
+    (error,) = _headlines(Path("main.md"), tmp_path / "empty")
+    assert error.startswith("main.md:3:1: error: [sides] cannot be nested")
+
+
+# ---- properties ------------------------------------------------------------------------
+
+
+def _check_diagnostics(text: str, path: str, diagnostics: tuple[Diagnostic, ...]) -> None:
+    norm = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    lines = norm.split("\n")
+    for d in diagnostics:
+        assert d.severity in ("error", "warning")
+        assert d.message
+        if d.file != path:  # an included file (the text may include real files)
+            continue
+        assert 1 <= d.line <= max(1, len(lines)), d
+        assert 1 <= d.col <= len(lines[d.line - 1]) + 1, d
+
+
+def _parse_cleanly(text: str) -> None:
+    path = "prop.md"
+    try:
+        script = parse_text(text, path, builtin_dir=LIBRARY)
+    except ScriptError as e:
+        assert any(d.is_error for d in e.diagnostics)
+        _check_diagnostics(text, path, e.diagnostics)
+    else:
+        _check_diagnostics(text, path, script.warnings)
+
+
+_ALPHABET = st.sampled_from(
+    list("[]{}\\-:x0123456789 .smn#/<!>\n\tabcdefghiklopqrtuvwy") + ["{side}"]
+)
+_SNIPPETS = st.sampled_from(
+    [
+        "[hold 30s]",
+        "[breathe box x3]",
+        "[sides]",
+        "# H\n",
+        "---\n",
+        "<!--",
+        "-->",
+        "[include x]",
+        "[wipers x8 3s]",
+        "[roll 1m stroke 4s]",
+        "\n\n",
+        "count 5",
+        "guide 2",
+        "30-60s",
+        "1:30",
+        "\\[",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_ALPHABET, _SNIPPETS), max_size=120).map("".join) | st.text(max_size=300))
+def test_property_arbitrary_text_never_crashes(text: str) -> None:
+    _parse_cleanly(text)
+
+
+_VALID_TEXTS = [p.read_text(encoding="utf-8") for p in VALID]
+_MUTATION_CHARS = list("[]{}\\-:x0123456789 \n#s")
+
+
+@st.composite
+def _mutated(draw) -> str:
+    text = list(draw(st.sampled_from(_VALID_TEXTS)))
+    for _ in range(draw(st.integers(1, 6))):
+        pos = draw(st.integers(0, max(0, len(text) - 1)))
+        if draw(st.booleans()) and text:
+            del text[pos]
+        else:
+            text.insert(pos, draw(st.sampled_from(_MUTATION_CHARS)))
+    return "".join(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated())
+def test_property_mutated_corpus_never_crashes(text: str) -> None:
+    _parse_cleanly(text)
