@@ -1,0 +1,206 @@
+"""The command line: exit codes, messages a person can act on, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voicecoach.cli import main
+
+CORPUS = Path(__file__).parent / "corpus"
+SPEC_EXAMPLE = CORPUS / "valid" / "spec-example.md"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_valid_script_exits_0(capsys):
+    code, out, _ = run(capsys, "check", str(SPEC_EXAMPLE), "--engine", "system")
+    assert code == 0
+    assert out.strip().endswith("ok (0 errors, 0 warnings)")
+
+
+def test_check_reports_every_error_with_line_col_and_caret(tmp_path, capsys):
+    bad = tmp_path / "bad.md"
+    bad.write_text("Hello.\n[hold 45]\n[hodl 30s]\n[breathe x3]\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check", str(bad), "--engine", "system")
+    assert code == 1
+    lines = out.splitlines()
+    heads = [line for line in lines if ": error: " in line]
+    assert heads[0] == f"{bad}:2:7: error: add a unit: 45s"
+    assert heads[1].startswith(f"{bad}:3:2: error: unknown directive 'hodl'; did you mean 'hold'?")
+    assert heads[2].startswith(
+        f"{bad}:4:2: error: breathe needs a breath pattern, like 4-2-6 or box"
+    )
+    # the source line and a caret under the column
+    i = lines.index(heads[0])
+    assert lines[i + 1] == "    [hold 45]"
+    assert lines[i + 2] == "          ^"
+    assert "FAILED (3 errors" in out
+
+
+def test_check_json_for_editors(tmp_path, capsys):
+    bad = tmp_path / "bad.md"
+    bad.write_text("[pause]\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check", "--json", str(bad), str(SPEC_EXAMPLE), "--engine", "system")
+    assert code == 1
+    doc = json.loads(out)
+    assert [d["ok"] for d in doc] == [False, True]
+    assert doc[0]["diagnostics"][0]["line"] == 1 and doc[0]["diagnostics"][0]["severity"] == "error"
+
+
+def test_check_warnings_only_exits_0(tmp_path, capsys):
+    warn = tmp_path / "warn.md"
+    warn.write_text("---\ntitel: Oops\n---\nHello.\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check", str(warn), "--engine", "system")
+    assert code == 0
+    assert "warning:" in out and "title" in out
+
+
+def test_plan_json_follows_the_schema(capsys):
+    code, out, _ = run(capsys, "plan", str(SPEC_EXAMPLE), "--json", "--engine", "system")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["sample_rate"] == 44_100 and doc["title"] == "Upper Back Release"
+    assert {"kind", "start_s", "end_s", "line"} <= set(doc["events"][0])
+    assert doc["events"][-1]["end_s"] == doc["duration_s"]
+
+
+def test_plan_table_shows_sections_and_total(capsys):
+    code, out, _ = run(capsys, "plan", str(SPEC_EXAMPLE), "--engine", "system", "--level", "deep")
+    assert code == 0
+    assert "sections:" in out and "Between the shoulder blades (right)" in out
+    assert "total: " in out and "60.00 s" in out  # 30-60s at level deep
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["plan"], 2, "Missing argument"),
+        (["plan", "x.md", "--level", "hard"], 2, "'hard' is not one of"),
+        (["plan", "x.md", "--rate", "20"], 2, "20 is not in the range 80<=x<=450"),
+        (["frobnicate"], 2, "No such command"),
+        (["plan", "no-such-file.md"], 1, "no such script file: no-such-file.md"),
+        (["plan", "upper-bak"], 1, "did you mean upper-back"),
+        (["plan", str(SPEC_EXAMPLE), "--sample-rate", "12345"], 2, "sample rate must be one of"),
+        (["export", "a.md", "b.md", "-o", "out.wav"], 2, "-o must be an existing folder"),
+    ],
+)
+def test_usage_and_lookup_errors(capsys, args, code, message):
+    got, out, err = run(capsys, *args)
+    assert got == code
+    assert message in out + err
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe\x00garbage\x00\x80",
+        b"[" * 5000,
+        b"---\n" + b"x: y\n" * 100,
+        b"\x00" * 100,
+        b"[sides]\n{side}\n",
+    ],
+)
+def test_broken_input_never_prints_a_traceback(tmp_path, content):
+    bad = tmp_path / "broken.md"
+    bad.write_bytes(content)
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicecoach.cli", "check", str(bad), "--engine", "system"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert f"{bad}:1:" in proc.stdout + proc.stderr
+
+
+def test_internal_bug_prints_one_line_and_keeps_the_report(monkeypatch, capsys):
+    import voicecoach.session
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(voicecoach.session, "load", boom)
+    code, out, err = run(capsys, "plan", str(SPEC_EXAMPLE))
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert "internal error (RuntimeError: simulated bug)" in line
+    report = Path(line.rsplit("full report in ", 1)[1])
+    assert "Traceback" in report.read_text() and "simulated bug" in report.read_text()
+    report.unlink()
+
+
+def test_new_writes_a_script_that_passes_check(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "new", "evening-stretch")
+    assert code == 0 and (tmp_path / "evening-stretch.md").exists()
+    text = (tmp_path / "evening-stretch.md").read_text()
+    for directive in (
+        "[pause",
+        "[place",
+        "[breathe",
+        "[hold",
+        "[wipers",
+        "[roll",
+        "[bell",
+        "[sides",
+        "[include",
+    ):
+        assert directive in text, directive
+    assert "title: Evening stretch" in text
+    for level in ("gentle", "standard", "deep"):
+        code, out, _ = run(
+            capsys, "check", "evening-stretch.md", "--engine", "system", "--level", level
+        )
+        assert code == 0 and "0 errors, 0 warnings" in out, out
+    code, _, err = run(capsys, "new", "evening-stretch")
+    assert code == 1 and "already exists" in err
+
+
+def test_list_json_names_every_builtin_session(capsys):
+    code, out, _ = run(capsys, "list", "--json", "--engine", "system")
+    assert code == 0
+    doc = {d["name"]: d for d in json.loads(out)}
+    assert {"upper-back", "wind-down", "full-upper-body"} <= set(doc)
+    assert "parts" not in "".join(doc)
+    ub = doc["upper-back"]
+    assert ub["equipment"] and ub["muscles"]
+    gentle, standard, deep = (ub["duration_s"][k] for k in ("gentle", "standard", "deep"))
+    assert gentle < standard < deep
+
+
+def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    run(capsys, "plan", str(SPEC_EXAMPLE), "--engine", "system")
+    code, out, _ = run(capsys, "cache", "info")
+    assert code == 0 and str(tmp_path / "cache") in out
+    entries = int(out.split("entries:")[1].split()[0])
+    assert entries > 10
+    code, out, _ = run(capsys, "cache", "clear")
+    assert code == 0 and f"removed {entries} entries" in out
+
+
+def test_voices_lists_english_system_voices(capsys):
+    code, out, _ = run(capsys, "voices", "--engine", "system")
+    assert code == 0
+    assert "English" in out
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "voicecoach"
+    proc = subprocess.run(
+        [str(exe), "--help"], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert proc.returncode == 0 and "play" in proc.stdout and "export" in proc.stdout
