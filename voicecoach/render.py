@@ -1,0 +1,315 @@
+"""The streaming renderer: a compiled ``Plan`` in, stereo float32 blocks out.
+
+Both sinks (``export`` writing a file, ``play`` feeding the sound device)
+consume ``render_blocks``. Memory stays flat whatever the plan's length: no
+full-length array is ever made; tones are synthesised once per (tone,
+variant, length) and cached, speech is resampled once per utterance and kept
+in a bounded cache. Every output sample is a pure function of its absolute
+position, so rendering from any ``start_sample`` gives exactly the samples of
+a full render at that position (``play`` relies on this to jump and resume).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from math import gcd
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from .errors import RenderError, UsageError, VoicecoachError
+from .palette import Palette
+from .plan import Event, Plan
+from .speech.engine import SpeechAudio
+from .tones import db_to_gain, raised_cosine, synth_tone
+from .units import seconds_to_samples
+
+SpeechLookup = Callable[[str], SpeechAudio]  # speech_key -> SpeechAudio
+
+DEFAULT_BLOCK_FRAMES = 8192
+TONE_CACHE_BYTES = 64 * 1024 * 1024  # synthesised tones shared between renders
+SPEECH_CACHE_BYTES = 16 * 1024 * 1024  # resampled utterances, per render
+LOCAL_TONE_CACHE_BYTES = 32 * 1024 * 1024  # per render, keyed without hashing the palette
+
+
+class _ByteLRU:
+    """A least-recently-used cache of numpy arrays bounded by their total size in bytes."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: np.ndarray) -> None:
+        if key in self._items:
+            self.bytes -= self._items.pop(key).nbytes
+        self._items[key] = value
+        self.bytes += value.nbytes
+        while self.bytes > self.max_bytes and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self.bytes -= old.nbytes
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.bytes = 0
+
+
+_TONE_CACHE = _ByteLRU(TONE_CACHE_BYTES)
+_TONE_CACHE_LOCK = threading.Lock()  # play renders in its own thread
+
+
+def cached_tone(
+    palette: Palette, tone: str, duration_samples: int, sample_rate: int, variant: str = ""
+) -> np.ndarray:
+    """``synth_tone`` through a process-wide cache (the result is read-only)."""
+    key = (palette, tone, variant, duration_samples, sample_rate)
+    with _TONE_CACHE_LOCK:
+        x = _TONE_CACHE.get(key)
+    if x is None:
+        x = synth_tone(palette, tone, duration_samples, sample_rate, variant=variant)
+        x.flags.writeable = False
+        with _TONE_CACHE_LOCK:
+            _TONE_CACHE.put(key, x)
+    return x
+
+
+def render_blocks(
+    plan: Plan,
+    speech: SpeechLookup,
+    *,
+    palette: Palette,
+    block_frames: int = DEFAULT_BLOCK_FRAMES,
+    start_sample: int = 0,
+    end_sample: int | None = None,
+    gain_db: float = 0.0,
+) -> Iterator[np.ndarray]:
+    """Yield ``(frames, 2)`` float32 C-contiguous blocks covering ``[start_sample, end_sample)``.
+
+    ``end_sample`` defaults to the plan's end; every block but the last has
+    ``block_frames`` frames. ``gain_db`` scales everything (the exporter's
+    loudness normalisation). Samples are not clipped: a sink clips if it must.
+    Arguments are checked here, before the first block is asked for.
+    """
+    end = plan.duration_samples if end_sample is None else end_sample
+    if not isinstance(block_frames, int) or block_frames <= 0:
+        raise UsageError(f"block_frames must be a positive integer, got {block_frames!r}")
+    if not 0 <= start_sample <= end <= plan.duration_samples:
+        raise UsageError(
+            f"render range [{start_sample}, {end}) is not inside the plan [0, {plan.duration_samples})"
+        )
+    if plan.sample_rate < 8000:
+        raise RenderError(f"sample rate {plan.sample_rate} Hz is too low (8000 Hz at least)")
+    if not math.isfinite(gain_db):
+        raise UsageError(f"gain_db must be a finite number, got {gain_db!r}")
+    mixer = _Mixer(plan, speech, palette, gain_db, start_sample)
+    return _blocks(mixer, start_sample, end, block_frames)
+
+
+def _blocks(mixer: _Mixer, start: int, end: int, block_frames: int) -> Iterator[np.ndarray]:
+    pos = start
+    while pos < end:
+        n = min(block_frames, end - pos)
+        yield mixer.render(pos, n)
+        pos += n
+
+
+class _Sweep:
+    """The events overlapping a window that only moves forward: an active set, O(active) a step.
+
+    Starting anywhere costs one bisect plus a backward scan over the events
+    that began earlier (bounded by a running maximum of their ends).
+    """
+
+    def __init__(self, events: list[Event], lo: int):
+        self.events = sorted(events, key=lambda e: (e.start_sample, e.end_sample))
+        self.starts = [e.start_sample for e in self.events]
+        self.next = bisect.bisect_left(self.starts, lo)  # first event not yet considered
+        running = -1
+        max_end = []
+        for e in self.events:
+            running = max(running, e.end_sample)
+            max_end.append(running)
+        i = self.next - 1
+        active = []
+        while i >= 0 and max_end[i] > lo:
+            if self.events[i].end_sample > lo:
+                active.append(self.events[i])
+            i -= 1
+        active.reverse()
+        self.active = active  # in plan order, so mixing sums in the same order however we start
+
+    def overlapping(self, lo: int, hi: int) -> list[Event]:
+        """Events with ``start < hi`` and ``end > lo``; ``lo`` and ``hi`` never move back."""
+        while self.next < len(self.events) and self.starts[self.next] < hi:
+            self.active.append(self.events[self.next])
+            self.next += 1
+        if self.active:
+            self.active = [e for e in self.active if e.end_sample > lo]
+        return self.active
+
+
+class _Mixer:
+    """Renders consecutive blocks of a plan from ``start_sample`` on; holds the caches."""
+
+    def __init__(
+        self, plan: Plan, speech: SpeechLookup, palette: Palette, gain_db: float, start_sample: int
+    ):
+        self.plan = plan
+        self.rate = plan.sample_rate
+        self.lookup = speech
+        self.palette = palette
+        s = plan.settings
+        self.tone_gain = db_to_gain(s.tone_volume_db + gain_db)
+        self.voice_gain = np.float32(db_to_gain(s.voice_volume_db + gain_db))
+        d = palette.ducking
+        self.duck_floor = np.float32(db_to_gain(-d.depth_db))
+        self.ramp = raised_cosine(seconds_to_samples(d.ramp_s, self.rate)).astype(np.float32)
+        self.lead = seconds_to_samples(d.lead_s, self.rate)
+        tones = [e for e in plan.events if e.kind == "tone" and e.end_sample > e.start_sample]
+        speech = [e for e in plan.events if e.kind == "speech" and e.end_sample > e.start_sample]
+        self.tones = _Sweep(tones, start_sample)
+        self.speech = _Sweep(speech, start_sample)
+        self.duckers = _Sweep(speech, start_sample - len(self.ramp))  # speech that ducks a block
+        self.speech_cache = _ByteLRU(SPEECH_CACHE_BYTES)
+        self.tone_cache = _ByteLRU(LOCAL_TONE_CACHE_BYTES)
+        self.pan_cache: dict[tuple[float, str, str], np.ndarray] = {}
+
+    # -- one block -----------------------------------------------------------------
+
+    def render(self, b0: int, n: int) -> np.ndarray:
+        out = np.zeros((n, 2), dtype=np.float32)
+        b1 = b0 + n
+        tones = self.tones.overlapping(b0, b1)
+        if tones:
+            for ev in tones:
+                x = self._tone(ev)
+                a, b = max(ev.start_sample, b0), min(ev.end_sample, b1)
+                seg = x[a - ev.start_sample : b - ev.start_sample]
+                out[a - b0 : b - b0] += seg[:, None] * self._pan_gains(ev)
+            duck = self._duck_gain(b0, n)
+            if duck is not None:
+                out *= duck[:, None]
+        for ev in self.speech.overlapping(b0, b1):
+            x = self._speech(ev)
+            a, b = max(ev.start_sample, b0), min(ev.end_sample, b1)
+            seg = x[a - ev.start_sample : b - ev.start_sample] * self.voice_gain
+            out[a - b0 : b - b0] += seg[:, None]
+        return out
+
+    # -- tones -----------------------------------------------------------------------
+
+    def _tone(self, ev: Event) -> np.ndarray:
+        key = (ev.tone, ev.variant, ev.duration_samples)
+        x = self.tone_cache.get(key)
+        if x is None:
+            try:
+                x = cached_tone(self.palette, ev.tone, ev.duration_samples, self.rate, ev.variant)
+            except RenderError as e:
+                raise RenderError(f"{ev.file or 'plan'}:{ev.line}: {e}") from e
+            self.tone_cache.put(key, x)
+        return x
+
+    def _pan_gains(self, ev: Event) -> np.ndarray:
+        """Balance-law gains: centre is full level in both ears, a side fades the other ear."""
+        key = (ev.pan, ev.tone, ev.variant)
+        gains = self.pan_cache.get(key)
+        if gains is None:
+            pan = ev.pan
+            if pan == 0.0 and ev.tone == "tick" and ev.variant in ("left", "right"):
+                pan = -1.0 if ev.variant == "left" else 1.0
+            p = max(-1.0, min(1.0, pan)) * self.palette.pan_amount
+            gains = np.array(
+                [self.tone_gain * min(1.0, 1.0 - p), self.tone_gain * min(1.0, 1.0 + p)],
+                dtype=np.float32,
+            )
+            self.pan_cache[key] = gains
+        return gains
+
+    def _duck_gain(self, b0: int, n: int) -> np.ndarray | None:
+        """Tone gain under speech: 1 normally, the duck floor from ``lead`` before speech to its end.
+
+        Ramps (raised cosine) finish before the speech starts and begin as it
+        ends. Every value comes from a table lookup at an absolute offset, so a
+        block gives the same numbers whatever its boundaries.
+        """
+        r = len(self.ramp)
+        near = self.duckers.overlapping(b0 - r, b0 + n + self.lead + r)
+        if not near:
+            return None
+        depth = np.zeros(n, dtype=np.float32)  # 0 = normal, 1 = fully ducked
+        for ev in near:
+            full_from = ev.start_sample - self.lead
+            full_to = ev.end_sample
+            shape = np.zeros(n, dtype=np.float32)
+            # ramp down: [full_from - r, full_from)
+            self._place(shape, b0, full_from - r, self.ramp)
+            # fully ducked
+            a, b = max(full_from, b0), min(full_to, b0 + n)
+            if a < b:
+                shape[a - b0 : b - b0] = 1.0
+            # ramp up: [full_to, full_to + r)
+            self._place(shape, b0, full_to, self.ramp[::-1])
+            np.maximum(depth, shape, out=depth)
+        return np.float32(1.0) - (np.float32(1.0) - self.duck_floor) * depth
+
+    @staticmethod
+    def _place(dest: np.ndarray, b0: int, at: int, values: np.ndarray) -> None:
+        """Copy ``values`` (starting at absolute sample ``at``) into block ``dest`` at ``b0``."""
+        a, b = max(at, b0), min(at + len(values), b0 + len(dest))
+        if a < b:
+            dest[a - b0 : b - b0] = values[a - at : b - at]
+
+    # -- speech ----------------------------------------------------------------------
+
+    def _speech(self, ev: Event) -> np.ndarray:
+        key = (ev.speech_key, ev.duration_samples, ev.truncated)
+        x = self.speech_cache.get(key)
+        if x is None:
+            x = self._prepare_speech(ev)
+            self.speech_cache.put(key, x)
+        return x
+
+    def _prepare_speech(self, ev: Event) -> np.ndarray:
+        """Resample the utterance to the plan's rate, fit it to the event's span, fade its ends."""
+        try:
+            audio = self.lookup(ev.speech_key)
+        except VoicecoachError:
+            raise
+        except Exception as e:
+            raise RenderError(
+                f"{ev.file or 'plan'}:{ev.line}: no audio for the speech {ev.text!r}: {e}"
+            ) from e
+        x = np.asarray(audio.samples, dtype=np.float32)
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        if audio.sample_rate <= 0:
+            raise RenderError(f"speech for {ev.text!r} has a bad sample rate {audio.sample_rate}")
+        if audio.sample_rate != self.rate and len(x):
+            g = gcd(self.rate, audio.sample_rate)
+            x = resample_poly(x, self.rate // g, audio.sample_rate // g)
+        n = ev.duration_samples
+        content = min(len(x), n)  # fade the end of the voice itself, not of any padding
+        x = np.pad(x[:n], (0, max(0, n - len(x))))
+        fade = seconds_to_samples(self.palette.speech_fade_s, self.rate)
+        fade_out = seconds_to_samples(
+            self.palette.truncated_fade_s if ev.truncated else self.palette.speech_fade_s, self.rate
+        )
+        half = content // 2
+        fade, fade_out = min(fade, half), min(fade_out, half)
+        if fade:
+            x[:fade] *= raised_cosine(fade)
+        if fade_out:
+            x[content - fade_out : content] *= raised_cosine(fade_out)[::-1]
+        x = x.astype(np.float32)
+        x.flags.writeable = False
+        return x
