@@ -24,6 +24,9 @@ class FakeSpeech:
             return self.overrides[text]
         return max(0.1, len(text) * self.seconds_per_char)
 
+    def duration_samples(self, text: str, sample_rate: int) -> int:
+        return round(self.duration_s(text) * sample_rate)
+
 
 class FakePalette:
     def __init__(self, ready_s: float = 0.5, tick_s: float = 0.12, bell_s: float = 6.0):

@@ -70,7 +70,9 @@ def test_hold_lasts_exactly_its_duration_and_counts_down_on_exact_seconds():
         (e,) = speech_at(plan, word)
         assert e.start_sample == hold.end_sample - k * SR
     assert speech_at(plan, phrases.HOLD_TEN_LEFT)[0].start_sample == hold.end_sample - 10 * SR
-    assert speech_at(plan, phrases.HOLD_HALFWAY)[0].start_sample == hold.start_sample + round(22.5 * SR)
+    assert speech_at(plan, phrases.HOLD_HALFWAY)[0].start_sample == hold.start_sample + round(
+        22.5 * SR
+    )
     assert speech_at(plan, phrases.HOLD_RELEASE)[0].start_sample == hold.end_sample
 
 
@@ -95,7 +97,9 @@ def test_hold_with_breath_tones_keeps_tones_inside_the_hold():
     tones = plan.tone_events()
     assert [t.tone for t in tones[:4]] == ["inhale", "exhale", "inhale", "exhale"]
     assert tones[0].start_sample == hold.start_sample
-    assert all(hold.start_sample <= t.start_sample and t.end_sample <= hold.end_sample for t in tones)
+    assert all(
+        hold.start_sample <= t.start_sample and t.end_sample <= hold.end_sample for t in tones
+    )
     assert tones[-1].end_sample == hold.end_sample  # 30 s = 3 whole cycles
 
 
@@ -113,7 +117,11 @@ def test_breathe_phases_fall_on_exact_samples_and_guidance_stops_after_guide_cyc
     inhales = [t for t in plan.tone_events() if t.tone == "inhale"]
     exhales = [t for t in plan.tone_events() if t.tone == "exhale"]
     assert [t.start_sample - b.start_sample for t in inhales] == [0, 12 * 48_000, 24 * 48_000]
-    assert [t.start_sample - b.start_sample for t in exhales] == [6 * 48_000, 18 * 48_000, 30 * 48_000]
+    assert [t.start_sample - b.start_sample for t in exhales] == [
+        6 * 48_000,
+        18 * 48_000,
+        30 * 48_000,
+    ]
     assert all(t.end_sample - t.start_sample == 4 * 48_000 for t in inhales)
     assert len(speech_at(plan, phrases.BREATHE_IN)) == 2  # guide defaults to 2
 
@@ -161,7 +169,9 @@ def test_end_bell_added_unless_last_cue_is_a_bell_or_disabled():
     plan = compile_items([Speech(loc(), "Rest.")], end_bell=True)
     assert [e.tone for e in plan.tone_events()] == ["bell"]
     assert plan.duration_samples == spans(plan, "bell")[0].end_sample
-    plan = compile_items([Speech(loc(), "Rest."), Bell(loc(2)), ParagraphBreak(loc(3))], end_bell=True)
+    plan = compile_items(
+        [Speech(loc(), "Rest."), Bell(loc(2)), ParagraphBreak(loc(3))], end_bell=True
+    )
     assert len(spans(plan, "bell")) == 1
     plan = compile_items([Speech(loc(), "Rest.")], end_bell=False)
     assert not spans(plan, "bell")
@@ -203,7 +213,11 @@ def test_overlap_rule_on_long_count_word():
     texts = [e.text for e in plan.speech_events()]
     assert "four" not in texts and "three" in texts
     (w,) = plan.warnings
-    assert w.line == 7 and w.severity == "warning" and "'five' cannot finish before 'four'" in w.message
+    assert (
+        w.line == 7
+        and w.severity == "warning"
+        and "'five' cannot finish before 'four'" in w.message
+    )
 
 
 def test_session_over_four_hours_is_an_error():
@@ -215,7 +229,14 @@ def test_session_over_four_hours_is_an_error():
 
 
 def test_json_times_are_exact_multiples_of_the_sample_period():
-    plan = compile_items([Speech(loc(), "Hello there."), Breathe(loc(2), (5.5, 5.5), cycles=2), Hold(loc(3), fixed(21.3))], sr=22_050)
+    plan = compile_items(
+        [
+            Speech(loc(), "Hello there."),
+            Breathe(loc(2), (5.5, 5.5), cycles=2),
+            Hold(loc(3), fixed(21.3)),
+        ],
+        sr=22_050,
+    )
     doc = plan.to_json()
     assert doc["sample_rate"] == 22_050
     for e in doc["events"]:
@@ -237,17 +258,36 @@ _items = st.one_of(
         st.lists(st.floats(0.5, 8).map(lambda s: round(s, 1)), min_size=2, max_size=4).map(tuple),
         st.integers(1, 6),
     ),
-    st.builds(lambda d, q, c: Hold(loc(), fixed(d), quiet=q, count=c), _durations, st.booleans(), st.none() | st.integers(1, 12)),
-    st.builds(lambda n, d: Wipers(loc(), n, fixed(d)), st.integers(1, 10), st.floats(0.5, 6).map(lambda s: round(s, 1))),
-    st.builds(lambda d, s: Roll(loc(), fixed(d), fixed(s)), _durations, st.floats(0.5, 8).map(lambda s: round(s, 1))),
+    st.builds(
+        lambda d, q, c: Hold(loc(), fixed(d), quiet=q, count=c),
+        _durations,
+        st.booleans(),
+        st.none() | st.integers(1, 12),
+    ),
+    st.builds(
+        lambda n, d: Wipers(loc(), n, fixed(d)),
+        st.integers(1, 10),
+        st.floats(0.5, 6).map(lambda s: round(s, 1)),
+    ),
+    st.builds(
+        lambda d, s: Roll(loc(), fixed(d), fixed(s)),
+        _durations,
+        st.floats(0.5, 8).map(lambda s: round(s, 1)),
+    ),
     st.just(Bell(loc())),
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(items=st.lists(_items, max_size=12), sr=st.sampled_from([22_050, 44_100, 48_000]), rate=st.floats(0.02, 0.2))
+@given(
+    items=st.lists(_items, max_size=12),
+    sr=st.sampled_from([22_050, 44_100, 48_000]),
+    rate=st.floats(0.02, 0.2),
+)
 def test_property_time_rules_hold_for_any_script(items, sr, rate):
-    plan = compile_items(items, speech=FakeSpeech(seconds_per_char=rate), sr=sr, end_bell=True, lead_in_s=1.0)
+    plan = compile_items(
+        items, speech=FakeSpeech(seconds_per_char=rate), sr=sr, end_bell=True, lead_in_s=1.0
+    )
     speech = sorted(plan.speech_events(), key=lambda e: e.start_sample)
     for a, b in zip(speech, speech[1:], strict=False):
         assert a.end_sample <= b.start_sample  # rule 3: speech never overlaps speech
@@ -260,7 +300,9 @@ def test_property_time_rules_hold_for_any_script(items, sr, rate):
     for a, b in zip(dspans, dspans[1:], strict=False):
         assert a.end_sample <= b.start_sample
     # rule 2: every directive lasts its exact length
-    for item, span in zip([i for i in items if not isinstance(i, Speech | ParagraphBreak)], dspans, strict=False):
+    for item, span in zip(
+        [i for i in items if not isinstance(i, Speech | ParagraphBreak)], dspans, strict=False
+    ):
         if isinstance(item, Pause | Place | Hold | Roll):
             assert span.end_sample - span.start_sample == round(item.duration.low_s * sr)
     assert plan.sections[-1].end_sample == plan.duration_samples

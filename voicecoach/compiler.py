@@ -65,7 +65,7 @@ class SpeechLengths(Protocol):
 
     def prepare(self, texts: Iterable[str]) -> None: ...
 
-    def duration_s(self, text: str) -> float: ...
+    def duration_samples(self, text: str, sample_rate: int) -> int: ...
 
 
 class ToneLengths(Protocol):
@@ -187,7 +187,8 @@ class _Builder:
 
     def speech_len(self, text: str) -> int:
         if text not in self._lengths:
-            self._lengths[text] = max(1, self.samples(self.speech.duration_s(text)))
+            # the speech service rounds exactly as the renderer resamples
+            self._lengths[text] = max(1, self.speech.duration_samples(text, self.sample_rate))
         return self._lengths[text]
 
     def say(self, text: str, at: int, loc: Loc) -> int:

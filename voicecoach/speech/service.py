@@ -1,0 +1,213 @@
+"""``SpeechService``: what the compiler and the renderer ask for speech.
+
+The compiler calls ``prepare`` with every phrase of a plan (synthesising only
+what the cache lacks), then ``duration_samples``/``duration_s`` per phrase;
+the renderer fetches audio by ``key``. Engines are chosen by name here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from voicecoach.errors import SpeechError
+from voicecoach.speech.cache import EntryInfo, SpeechCache, speech_key
+from voicecoach.speech.engine import SpeechAudio, SpeechEngine
+
+ENGINE_NAMES = ("system", "piper")
+PARALLEL_MIN_UTTERANCES = 16  # below this a second worker costs more to start than it saves
+_MEMORY_LRU_BYTES = 64 * 1024 * 1024  # decoded audio kept in memory for the renderer
+_PIPER_HINT = 'install the natural voice with: pip install "voicecoach[natural]"'
+
+
+class SpeechService:
+    """Speech for one (engine, voice, rate), backed by the disk cache.
+
+    With ``cache=None`` nothing touches the disk: audio is kept in memory.
+    Thread-safe.
+    """
+
+    def __init__(
+        self,
+        engine: SpeechEngine,
+        *,
+        voice: str | None,
+        rate_wpm: int,
+        cache: SpeechCache | None,
+    ) -> None:
+        self.engine = engine
+        self.engine_name: str = engine.name
+        self.voice = voice
+        self.rate_wpm = int(rate_wpm)
+        self.cache = cache
+        # An engine may name each voice's own model (piper: voice_identity);
+        # otherwise the engine's identity plus the voice string is the key.
+        voice_identity = getattr(engine, "voice_identity", None)
+        self._identity = voice_identity(voice) if callable(voice_identity) else engine.identity()
+        self._lock = threading.Lock()
+        self._texts: dict[str, str] = {}  # key -> text, to re-make a damaged entry
+        self._infos: dict[str, EntryInfo] = {}
+        self._kept: dict[str, SpeechAudio] = {}  # everything, when there is no cache
+        self._recent: OrderedDict[str, SpeechAudio] = OrderedDict()
+        self._recent_bytes = 0
+
+    def key(self, text: str) -> str:
+        """The speech key of ``text`` (what plans store and the renderer looks up)."""
+        return speech_key(self._identity, self.voice, self.rate_wpm, text)
+
+    def prepare(self, texts: Iterable[str]) -> None:
+        """Synthesise every distinct text the cache does not hold yet.
+
+        Uses up to ``engine.parallelism`` workers at once for a large batch.
+        """
+        pending: dict[str, str] = {}
+        for text in texts:
+            key = self.key(text)
+            with self._lock:
+                self._texts.setdefault(key, text)
+                if key in self._infos or key in pending:
+                    continue
+            info = self.cache.info(key) if self.cache is not None else None
+            if info is not None:
+                with self._lock:
+                    self._infos[key] = info
+            else:
+                pending[key] = text
+        if not pending:
+            return
+        jobs = list(pending.items())
+        workers = max(1, int(getattr(self.engine, "parallelism", 1)))
+        if workers == 1 or len(jobs) < PARALLEL_MIN_UTTERANCES:
+            for key, text in jobs:
+                self._make(key, text)
+            return
+        from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="speech") as pool:
+            futures = [pool.submit(self._make, key, text) for key, text in jobs]
+            done, not_done = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in not_done:
+                future.cancel()
+            for future in futures:
+                if future in done and future.exception() is not None:
+                    raise future.exception()
+
+    def duration_s(self, text: str) -> float:
+        """Length of the spoken ``text`` in seconds (synthesises it if needed)."""
+        return self._info(text).duration_s
+
+    def duration_samples(self, text: str, sample_rate: int) -> int:
+        """Length of ``text`` at ``sample_rate``, rounded exactly as the renderer resamples.
+
+        Same formula as ``SpeechAudio.duration_samples_at``.
+        """
+        info = self._info(text)
+        return int(round(info.frames * sample_rate / info.sample_rate))
+
+    def audio(self, key: str) -> SpeechAudio:
+        """The audio of a prepared utterance, by key; a damaged cache entry is re-made."""
+        with self._lock:
+            if key in self._kept:
+                return self._kept[key]
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return self._recent[key]
+            text = self._texts.get(key)
+        audio = self.cache.load(key) if self.cache is not None else None
+        if audio is None:
+            if text is None:
+                raise SpeechError(
+                    f"no speech for key {key[:12]}...: it was not prepared by this speech service"
+                )
+            if self.cache is not None:
+                self.cache.discard(key)
+            self._make(key, text)
+            audio = self.cache.load(key) if self.cache is not None else self._kept[key]
+            if audio is None:
+                raise SpeechError(f"the speech cache at {self.cache.root} cannot be read back")
+        self._remember(key, audio)
+        return audio
+
+    def close(self) -> None:
+        """Stop the engine's workers."""
+        self.engine.close()
+
+    def __enter__(self) -> SpeechService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------
+
+    def _info(self, text: str) -> EntryInfo:
+        key = self.key(text)
+        with self._lock:
+            info = self._infos.get(key)
+        if info is None:
+            self.prepare([text])
+            info = self._infos[key]
+        return info
+
+    def _make(self, key: str, text: str) -> None:
+        audio = self.engine.synthesize(text, voice=self.voice, rate_wpm=self.rate_wpm)
+        if self.cache is not None:
+            info = self.cache.store(key, audio)
+        else:
+            import numpy as np  # here: a warm `plan` never needs numpy
+
+            samples = np.ascontiguousarray(audio.samples, dtype=np.float32)
+            audio = SpeechAudio(samples=samples, sample_rate=int(audio.sample_rate))
+            info = EntryInfo(frames=len(samples), sample_rate=audio.sample_rate)
+        with self._lock:
+            self._infos[key] = info
+            if self.cache is None:
+                self._kept[key] = audio
+
+    def _remember(self, key: str, audio: SpeechAudio) -> None:
+        with self._lock:
+            if key in self._kept or key in self._recent:
+                return
+            self._recent[key] = audio
+            self._recent_bytes += audio.samples.nbytes
+            while self._recent_bytes > _MEMORY_LRU_BYTES and len(self._recent) > 1:
+                _, old = self._recent.popitem(last=False)
+                self._recent_bytes -= old.samples.nbytes
+
+
+def get_engine(name: str) -> SpeechEngine:
+    """A new engine by name: ``"system"`` or ``"piper"``; ``SpeechError`` if unavailable."""
+    if name == "system":
+        from voicecoach.speech.system import SystemEngine
+
+        return SystemEngine()
+    if name == "piper":
+        try:
+            from voicecoach.speech import piper
+        except ImportError as e:
+            raise SpeechError(f"the piper engine is not available ({e}); {_PIPER_HINT}") from e
+        if not piper.is_installed():
+            raise SpeechError(f"the piper engine is not installed; {_PIPER_HINT}")
+        return piper.PiperEngine()
+    choices = " or ".join(f"'{n}'" for n in ENGINE_NAMES)
+    raise SpeechError(f"unknown speech engine '{name}': choose {choices}")
+
+
+def default_engine_name() -> str:
+    """``"piper"`` when the natural voice is installed, else ``"system"`` (the spec's rule)."""
+    try:
+        from voicecoach.speech import piper
+
+        return "piper" if piper.is_installed() else "system"
+    except Exception:  # a broken optional install must not stop the default engine
+        return "system"
+
+
+def open_speech(
+    engine: str | None, *, voice: str | None, rate_wpm: int, use_cache: bool = True
+) -> SpeechService:
+    """A ``SpeechService`` for the named engine (``None``: the default engine)."""
+    name = engine if engine is not None else default_engine_name()
+    cache = SpeechCache() if use_cache else None
+    return SpeechService(get_engine(name), voice=voice, rate_wpm=rate_wpm, cache=cache)
