@@ -473,6 +473,9 @@ class SyntheticSpeech:
     def duration_s(self, text: str) -> float:
         return len(self.audio[self.key(text)]) / VOICE_SR
 
+    def duration_samples(self, text: str, sample_rate: int) -> int:
+        return SpeechAudio(self.audio[self.key(text)], VOICE_SR).duration_samples_at(sample_rate)
+
     def __call__(self, key: str) -> SpeechAudio:
         return SpeechAudio(self.audio[key], VOICE_SR)
 

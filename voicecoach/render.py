@@ -19,8 +19,8 @@ from collections.abc import Callable, Hashable, Iterator
 from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
 
+from .dsp import resample_poly
 from .errors import RenderError, UsageError, VoicecoachError
 from .palette import Palette
 from .plan import Event, Plan

@@ -11,7 +11,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from scipy.signal import lfilter
 
 from .errors import RenderError
 from .palette import BellSound, BreathSound, ChimeSound, Palette, StrokeSound, TickSound
@@ -197,17 +196,9 @@ def _stroke(sound: StrokeSound, n: int, sample_rate: int, *, down: bool) -> np.n
 def _damped_sine(
     freq_hz: float, decay_s: float, phase: float, n: int, sample_rate: int
 ) -> np.ndarray:
-    """``exp(-t / decay_s) * sin(2 pi f t + phase)``, as the impulse response of a two-pole resonator.
-
-    Same values as the closed form (to ~1e-11) at a third of the cost.
-    """
-    w = 2.0 * np.pi * freq_hz / sample_rate
-    r = np.exp(-1.0 / (decay_s * sample_rate))
-    impulse = np.zeros(n)
-    impulse[0] = 1.0
-    b = [np.sin(phase), r * np.sin(w - phase)]
-    a = [1.0, -2.0 * r * np.cos(w), r * r]
-    return lfilter(b, a, impulse)
+    """``exp(-t / decay_s) * sin(2 pi f t + phase)`` (closed form: keeps scipy off the play path)."""
+    t_s = np.arange(n) / sample_rate
+    return np.exp(-t_s / decay_s) * np.sin(2.0 * np.pi * freq_hz * t_s + phase)
 
 
 def _struck(
