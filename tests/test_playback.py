@@ -1,0 +1,670 @@
+"""Live playback through a real sound server (PulseAudio with a null sink, recorded by parec).
+
+These tests play in real time: plans are a few seconds long. Keys are sent
+through a pseudo-terminal to a driver process (tests/play_driver.py), the
+way a person's keyboard reaches ``voicecoach play``.
+"""
+
+# ruff: noqa: F811  (pytest fixtures imported from tests/pulse.py are redefined as arguments)
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import correlate
+
+from voicecoach.controls import KeyReader, StatusLine, parse_keys
+from voicecoach.errors import PlaybackError, UsageError
+from voicecoach.palette import load_palette
+from voicecoach.plan import Event, Plan, Section
+from voicecoach.playback import Loudness, play_plan, resume_sample, ui_sounds
+from voicecoach.script import Settings
+
+from .play_driver import RATE, speech_lookup, two_sections, with_lead_in
+from .pulse import REPO, Recorder, pulse_server, start_pulse  # noqa: F401
+
+PALETTE = load_palette(None)
+SILENCE = 1e-3  # recorded frames quieter than this are silence
+MATCH = 0.97  # normalised cross-correlation that counts as "the same audio"
+RIG_START_LOSS_S = 0.02  # audio the null sink's monitor may miss when a stream starts (see below)
+
+
+# ---- signal helpers ------------------------------------------------------------------------
+
+
+def mono(x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=1) if x.ndim == 2 else x
+
+
+def ncc_scan(haystack: np.ndarray, needle: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of ``needle`` at every offset of ``haystack`` (mono)."""
+    h, n = mono(haystack).astype(np.float64), mono(needle).astype(np.float64)
+    if len(h) < len(n):
+        return np.zeros(0)
+    c = correlate(h, n, mode="valid", method="fft")
+    csum = np.concatenate([[0.0], np.cumsum(h * h)])
+    window = csum[len(n) :] - csum[: len(h) - len(n) + 1]
+    return c / (np.linalg.norm(n) * np.sqrt(np.maximum(window, 1e-12)))
+
+
+def locate(haystack: np.ndarray, needle: np.ndarray) -> tuple[int, float]:
+    """Best offset of ``needle`` in ``haystack`` and its normalised correlation."""
+    scores = ncc_scan(haystack, needle)
+    if not len(scores):
+        return -1, 0.0
+    i = int(np.argmax(scores))
+    return i, float(scores[i])
+
+
+def occurrences(haystack: np.ndarray, needle: np.ndarray, threshold: float = MATCH) -> list[int]:
+    """Offsets where ``needle`` occurs (peaks above ``threshold``, at least one needle apart)."""
+    scores = ncc_scan(haystack, needle)
+    found: list[int] = []
+    for i in np.flatnonzero(scores > threshold):
+        if found and i - found[-1] < len(needle):
+            if scores[i] > scores[found[-1]]:
+                found[-1] = int(i)
+            continue
+        found.append(int(i))
+    return found
+
+
+def first_sound(x: np.ndarray, after: int = 0) -> int:
+    loud = np.flatnonzero(np.abs(mono(x[after:])) > SILENCE)
+    if not len(loud):
+        raise AssertionError("no sound was recorded")
+    return after + int(loud[0])
+
+
+def last_sound(x: np.ndarray) -> int:
+    loud = np.flatnonzero(np.abs(mono(x)) > SILENCE)
+    return int(loud[-1])
+
+
+def export_reference(plan: Plan, tmp_path: Path) -> np.ndarray:
+    """What ``export`` writes for ``plan``, read back from the WAV file."""
+    from voicecoach.export import export_plan
+
+    result = export_plan(
+        plan, speech_lookup, tmp_path / f"{plan.title}.wav", palette=PALETTE, fmt="wav"
+    )
+    x, rate = sf.read(str(result.path), dtype="float32", always_2d=True)
+    assert rate == plan.sample_rate
+    return x
+
+
+def phrase(
+    reference: np.ndarray, plan: Plan, key: str, *, head_s: float | None = None
+) -> np.ndarray:
+    """The reference audio of the (first) speech event with ``key``."""
+    e = next(e for e in plan.events if e.kind == "speech" and e.speech_key == key)
+    end = e.end_sample if head_s is None else e.start_sample + int(head_s * plan.sample_rate)
+    return reference[e.start_sample : end]
+
+
+def warm_loudness(plan: Plan) -> None:
+    """Measure (and cache) the plan's loudness, as an earlier play or export would have."""
+    loud = Loudness.measure(plan, speech_lookup, PALETTE)
+    assert loud.wait(60)
+    assert loud.error is None
+
+
+def wait_for_sound(
+    rec: Recorder, *, after_frame: int = 0, timeout_s: float = 20.0, player: PtyPlayer | None = None
+) -> tuple[int, float]:
+    """Wait until the recording holds sound; its frame and the wall-clock time it arrived."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        x = rec.audio()
+        loud = np.flatnonzero(np.abs(mono(x[after_frame:])) > SILENCE)
+        if len(loud):
+            frame = after_frame + int(loud[0])
+            return frame, rec.time_of_frame(frame)
+        time.sleep(0.01)
+    detail = ""
+    if player is not None:
+        detail = f"; player exit {player.proc.poll()}, output: {bytes(player.output)[-2000:]!r}"
+    raise AssertionError(f"no sound within {timeout_s} s{detail}")
+
+
+# ---- driving a player on a pseudo-terminal -------------------------------------------------------
+
+
+class PtyPlayer:
+    """``tests/play_driver.py`` on a pty: stdin/stdout/stderr are the pty, keys are written to it."""
+
+    def __init__(self, env: dict[str, str], plan: str, tmp_path: Path, *extra: str):
+        self.report_path = tmp_path / f"report-{plan}-{time.monotonic_ns()}.json"
+        self.master, slave = os.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.play_driver", plan, str(self.report_path), *extra],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_take_controlling_terminal,
+        )
+        os.close(slave)
+        self.output = bytearray()
+        self._drain = threading.Thread(target=self._read_output, daemon=True)
+        self._drain.start()
+
+    def _read_output(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self.output.extend(data)
+
+    def send(self, keys: bytes) -> float:
+        """Type ``keys``; returns the time they were sent."""
+        t = time.monotonic()
+        os.write(self.master, keys)
+        return t
+
+    def finish(self, timeout_s: float = 30.0) -> dict:
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(
+                f"the player did not finish in {timeout_s} s; output: {bytes(self.output)!r}"
+            ) from None
+        finally:
+            self._drain.join(timeout=2)
+            os.close(self.master)
+        assert self.report_path.exists(), (
+            f"no report; exit {self.proc.returncode}; output: {bytes(self.output)!r}"
+        )
+        result = json.loads(self.report_path.read_text())
+        result["exit_code"] = self.proc.returncode
+        return result
+
+
+def _take_controlling_terminal() -> None:
+    """In the child, after setsid: make the pty on stdin the controlling terminal (so Ctrl-C works)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.fixture(scope="module")
+def two_sections_ref(tmp_path_factory, pulse_server):
+    plan = two_sections()
+    warm_loudness(plan)
+    return plan, export_reference(plan, tmp_path_factory.mktemp("ref"))
+
+
+# ---- in-process playback: the audio itself --------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_recorded_audio_is_the_exported_audio(pulse_server, two_sections_ref):
+    plan, ref = two_sections_ref
+    with Recorder(pulse_server) as rec:
+        report = play_plan(plan, speech_lookup, palette=PALETTE, interactive=False, quiet=True)
+        time.sleep(0.2)
+    x = rec.audio()
+    assert report.completed and report.ended_by == "completed" and report.reason == ""
+    assert report.underruns == 0
+    at, score = locate(x, ref)
+    # The null sink's monitor misses up to its latency (10 ms) when a stream starts: it has
+    # already passed on silence the sink then rewinds over. Compare after that.
+    skip = int(RIG_START_LOSS_S * RATE)
+    aligned = x[at + skip : at + len(ref)]
+    err = np.abs(aligned - ref[skip:]).max(axis=1)
+    bad = np.flatnonzero(err > 2e-3)
+    assert score > 0.99 and not len(bad), (
+        f"recording does not match the export (ncc {score:.6f}; {len(bad)} frames differ, "
+        f"first at {bad[:1] / RATE} s, last at {bad[-1:] / RATE} s)"
+    )
+    # the audible span is the plan's, within one block
+    recorded_span = last_sound(x) - first_sound(x)
+    exported_span = last_sound(ref) - first_sound(ref)
+    assert abs(recorded_span - exported_span) < 4096
+
+
+@pytest.mark.slow
+def test_start_sample_starts_where_asked(pulse_server, two_sections_ref):
+    plan, ref = two_sections_ref
+    start = plan.sections[1].start_sample  # "Two", at 2.0 s: phrase b follows at 2.2 s
+    with Recorder(pulse_server) as rec:
+        t_call = time.monotonic()
+        report = play_plan(
+            plan, speech_lookup, palette=PALETTE, start_sample=start, interactive=False, quiet=True
+        )
+        time.sleep(0.2)
+    x = rec.audio()
+    assert report.completed and report.underruns == 0
+    at, score = locate(x, ref[start:])
+    assert score > 0.999  # here the stream starts in silence: nothing audible is lost
+    _, score_a = locate(x, phrase(ref, plan, "a"))
+    assert score_a < 0.5, "phrase a (before the start) was played"
+    # the first sound is phrase b, 0.2 s after the start; the stream started promptly
+    b_start = next(e.start_sample for e in plan.events if e.speech_key == "b")
+    assert abs(first_sound(x) - (at + b_start - start)) < 100
+    assert rec.time_of_frame(first_sound(x)) - t_call < 0.2 + 0.5
+
+
+@pytest.mark.slow
+def test_time_to_first_sound(pulse_server, two_sections_ref, capsys):
+    plan, _ = two_sections_ref  # loudness cached, modules loaded: a warm start
+    with Recorder(pulse_server) as rec:
+        t_call = time.monotonic()
+        report = play_plan(plan, speech_lookup, palette=PALETTE, interactive=False, quiet=True)
+    first = rec.time_of_frame(first_sound(rec.audio())) - t_call
+    with capsys.disabled():
+        print(
+            f"\n  time to first sound (warm, in process): {first * 1000:.0f} ms; first block handed over after {report.first_audio_s * 1000:.0f} ms"
+        )
+    assert report.completed
+    assert first < 0.5
+
+
+@pytest.mark.slow
+def test_lead_in_plays_while_the_loudness_is_measured(pulse_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))  # cold: nothing cached
+    plan = with_lead_in()
+    with Recorder(pulse_server) as rec:
+        t_call = time.monotonic()
+        report = play_plan(plan, speech_lookup, palette=PALETTE, interactive=False, quiet=True)
+    assert report.completed and report.underruns == 0
+    assert report.loudness_wait_s == 0.0  # measured within the 1 s lead-in
+    first = rec.time_of_frame(first_sound(rec.audio())) - t_call
+    assert 1.0 <= first < 1.5  # the phrase comes after exactly the lead-in, once the stream started
+    assert list((tmp_path / "loudness").glob("*.json")), "the measured gain was not cached"
+
+
+# ---- keys through a pseudo-terminal ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_pause_and_resume_from_the_start_of_the_cut_phrase(
+    pulse_server, two_sections_ref, tmp_path
+):
+    plan, ref = two_sections_ref
+    with Recorder(pulse_server) as rec:
+        player = PtyPlayer(pulse_server.environ(), "two_sections", tmp_path)
+        start_frame, t0 = wait_for_sound(rec, player=player)
+        time.sleep(max(0.0, t0 + 0.7 - time.monotonic()))
+        t_pause = player.send(b" ")  # in the middle of phrase a (0 - 1.5 s)
+        time.sleep(1.6)
+        t_resume = player.send(b" ")
+        result = player.finish()
+    x = rec.audio()
+    report = result["report"]
+    assert report["completed"] and report["underruns"] == 0
+    assert result["terminal_restored"]
+    a = phrase(ref, plan, "a")
+    # before the pause: the start of phrase a, as exported
+    head = int(0.5 * RATE)
+    assert locate(x[start_frame - 50 : start_frame + head + 50], a[:head])[1] > MATCH
+    # "paused" is said (here: the default two-note cue), then silence until the resume key
+    p0, p1 = rec.frame_at_time(t_pause), rec.frame_at_time(t_pause + 1.0)
+    paused_cue = ui_sounds(PALETTE, RATE)["paused"]
+    assert locate(x[p0:p1], paused_cue)[1] > 0.9
+    quiet = x[rec.frame_at_time(t_pause + 1.0) : rec.frame_at_time(t_resume)]
+    assert len(quiet) > 0.3 * RATE and np.max(np.abs(quiet)) < SILENCE
+    # after resuming, phrase a plays whole, from its start, once
+    full = occurrences(x, a)
+    assert len(full) == 1, f"phrase a found whole {len(full)} times"
+    t_full = rec.time_of_frame(full[0])
+    assert 0.0 < t_full - t_resume < 2.5
+    assert len(occurrences(x, phrase(ref, plan, "b"))) == 1
+
+
+@pytest.mark.slow
+def test_next_and_back_keys_jump_between_sections(pulse_server, two_sections_ref, tmp_path):
+    plan, ref = two_sections_ref
+    b = phrase(ref, plan, "b")
+    b_head = phrase(ref, plan, "b", head_s=0.3)
+    with Recorder(pulse_server) as rec:
+        player = PtyPlayer(pulse_server.environ(), "two_sections", tmp_path)
+        start_frame, t0 = wait_for_sound(rec, player=player)
+        time.sleep(max(0.0, t0 + 0.5 - time.monotonic()))
+        t_next = player.send(b"n")
+        # wait for phrase b to start, then go back to the start of its section with the left arrow
+        deadline = time.monotonic() + 5
+        while not occurrences(rec.audio()[-RATE // 2 :], b_head) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        player.send(b"\x1b[D")  # b is 1 s long: this cuts it
+        result = player.finish()
+    x = rec.audio()
+    assert result["report"]["completed"] and result["terminal_restored"]
+    assert locate(x, phrase(ref, plan, "a"))[1] < 0.8, "phrase a should have been cut by the jump"
+    heads = occurrences(x, b_head)
+    assert len(heads) == 2, f"phrase b should start twice (jump, then back), found {len(heads)}"
+    assert 0.0 < rec.time_of_frame(heads[0]) - t_next < 1.5  # tick, short gap, then section Two
+    assert len(occurrences(x, b)) == 1  # played whole once: after going back
+
+
+@pytest.mark.slow
+def test_volume_keys_and_quit_with_bell(pulse_server, tmp_path):
+    with Recorder(pulse_server) as rec:
+        player = PtyPlayer(pulse_server.environ(), "long_steady", tmp_path)
+        _, t0 = wait_for_sound(rec, player=player)
+        time.sleep(max(0.0, t0 + 1.0 - time.monotonic()))
+        t_up = player.send(b"\x1b[A")
+        time.sleep(1.6)
+        t_quit = player.send(b"q")
+        result = player.finish()
+    x = rec.audio()
+    report = result["report"]
+    assert result["terminal_restored"]
+    assert not report["completed"] and report["ended_by"] == "stopped"
+    assert re.fullmatch(
+        r"stopped at 0:0\d in '(First|Right side)'; resume with --from 0:0\d", report["reason"]
+    )
+    assert abs(report["stopped_at_sample"] / RATE - (t_quit - t0)) < 0.5
+    # +3 dB: the steady phrases are 1.41 times as loud after the key
+    before = x[rec.frame_at_time(t0 + 0.2) : rec.frame_at_time(t0 + 0.9)]
+    after = x[rec.frame_at_time(t_up + 0.6) : rec.frame_at_time(t_up + 1.5)]
+    ratio = np.sqrt(np.mean(after**2) / np.mean(before**2))
+    assert abs(20 * np.log10(ratio) - 3.0) < 0.5, f"volume step was {20 * np.log10(ratio):.2f} dB"
+    # q: a short fade, then the bell rings out (and no more phrases)
+    bell = ui_sounds(PALETTE, RATE)["bell"][int(0.6 * RATE) : int(2.0 * RATE)]
+    q0 = rec.frame_at_time(t_quit)
+    assert locate(x[q0:], bell)[1] > 0.9
+    assert result["finished"] - t_quit < 4.0 + 2.0
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_restores_the_terminal(pulse_server, tmp_path):
+    with Recorder(pulse_server) as rec:
+        player = PtyPlayer(pulse_server.environ(), "long_steady", tmp_path)
+        _, t0 = wait_for_sound(rec, player=player)
+        time.sleep(max(0.0, t0 + 0.8 - time.monotonic()))
+        t_int = player.send(b"\x03")
+        result = player.finish(timeout_s=10)
+    assert result["exit_code"] == 0, result
+    assert result["terminal_restored"]
+    report = result["report"]
+    assert report["ended_by"] == "interrupted" and not report["completed"]
+    assert "resume with --from 0:0" in report["reason"]
+    assert result["finished"] - t_int < 2.0
+    x = rec.audio()
+    assert np.max(np.abs(x[rec.frame_at_time(t_int + 0.6) :]), initial=0.0) < SILENCE
+
+
+@pytest.mark.slow
+def test_without_a_terminal_it_plays_through_and_draws_status_lines(pulse_server, tmp_path):
+    report_path = tmp_path / "report.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "tests.play_driver", "two_sections", str(report_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=pulse_server.environ(),
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads(report_path.read_text())
+    assert result["report"]["completed"]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("playing")]
+    assert [line.split("  ")[1] for line in lines] == [
+        "One",
+        "Two",
+    ]  # one line per section, not redrawn
+
+
+# ---- faults ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_lost_device_stops_and_says_where_to_resume(tmp_path):
+    server = start_pulse(str(tmp_path / "p"))  # our own server, to kill part-way
+    try:
+        with Recorder(server) as rec:
+            player = PtyPlayer(server.environ(), "long_steady", tmp_path)
+            _, t0 = wait_for_sound(rec, player=player)
+            time.sleep(max(0.0, t0 + 1.5 - time.monotonic()))
+            t_kill = time.monotonic()
+            server.stop()
+            result = player.finish(timeout_s=20)
+    finally:
+        server.stop()
+    assert result["exit_code"] == 1
+    assert result["error_type"] == "PlaybackError"
+    assert re.fullmatch(
+        r"the sound device was lost; stopped at 0:0[12] in 'First'; resume with --from 0:0[12]",
+        result["error"],
+    ), result["error"]
+    assert result["terminal_restored"]
+    assert result["finished"] - t_kill < 5.0
+
+
+def test_no_output_device_is_a_clear_error(tmp_path):
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "PULSE_SERVER": f"unix:{tmp_path}/none"}
+    code = (
+        "from voicecoach.playback import play_plan; from voicecoach.palette import load_palette;"
+        "from tests.play_driver import two_sections, speech_lookup\n"
+        "try:\n"
+        "    play_plan(two_sections(), speech_lookup, palette=load_palette(None), interactive=False)\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=60
+    )
+    assert r.stdout.startswith("PlaybackError no sound output device found"), r.stdout + r.stderr
+    assert "voicecoach export" in r.stdout
+
+
+def test_missing_portaudio_names_the_package(monkeypatch):
+    import builtins
+
+    from voicecoach.devices import load_sounddevice
+
+    real_import = builtins.__import__
+
+    def no_portaudio(name, *args, **kwargs):
+        if name == "sounddevice":
+            raise OSError(
+                "PortAudio library not found"
+            )  # what sounddevice raises without libportaudio
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_portaudio)
+    with pytest.raises(PlaybackError, match=r"libportaudio2.*voicecoach export"):
+        load_sounddevice()
+
+
+def test_devices_are_listed_and_chosen_by_name_or_index(pulse_server):
+    from voicecoach.devices import list_devices, resolve_device
+
+    devices = list_devices()
+    names = {d["name"]: d["index"] for d in devices}
+    assert "pulse" in names and sum(d["default"] for d in devices) == 1
+    assert resolve_device("pulse") == names["pulse"]
+    assert resolve_device(str(names["pulse"])) == names["pulse"]
+    assert resolve_device(None) is None
+    with pytest.raises(PlaybackError, match=r"no output device named 'nope' \(outputs: .*pulse"):
+        resolve_device("nope")
+    with pytest.raises(PlaybackError, match="no output device with index 99"):
+        resolve_device(99)
+
+
+def test_start_outside_the_plan_is_a_usage_error(two_sections_ref):
+    plan, _ = two_sections_ref
+    with pytest.raises(UsageError, match="outside the session"):
+        play_plan(
+            plan,
+            speech_lookup,
+            palette=PALETTE,
+            start_sample=plan.duration_samples,
+            interactive=False,
+        )
+
+
+# ---- pure parts: where to resume, keys, the status line -------------------------------------------
+
+
+def _breathing_plan() -> Plan:
+    sr = RATE
+    ev = [
+        Event("speech", 0, sr, 1, text="lie down", speech_key="a"),
+        Event("breathe", 2 * sr, 14 * sr, 2),
+    ]
+    for c in range(2):  # two cycles of 4-2 (in, out) from 2 s
+        s = 2 * sr + c * 6 * sr
+        ev.append(Event("tone", s, s + 4 * sr, 2, tone="inhale"))
+        ev.append(Event("tone", s + 4 * sr, s + 6 * sr, 2, tone="exhale"))
+    ev.append(Event("speech", 2 * sr, int(2.8 * sr), 2, text="breathe in", speech_key="b"))
+    ev.append(Event("hold", 14 * sr, 20 * sr, 3))
+    ev.sort(key=lambda e: (e.start_sample, e.end_sample))
+    return Plan("b", sr, 20 * sr, (Section("S", 0, 20 * sr, 1),), tuple(ev), Settings(title="b"))
+
+
+@pytest.mark.parametrize(
+    ("at_s", "expected_s"),
+    [
+        (0.5, 0.0),  # inside a phrase: its start
+        (1.5, 1.5),  # in a pause: right there
+        (2.5, 2.0),  # inside the guided first cycle (and its phrase): the cycle's start
+        (7.0, 2.0),  # exhale of the first cycle
+        (9.0, 8.0),  # second cycle
+        (16.0, 16.0),  # in a hold after the breathing: right there
+    ],
+)
+def test_resume_point(at_s, expected_s):
+    plan = _breathing_plan()
+    assert resume_sample(plan, int(at_s * RATE)) == int(expected_s * RATE)
+
+
+@pytest.mark.parametrize(
+    ("data", "keys", "left"),
+    [
+        (b" ", ["space"], b""),
+        (b"nNpPqQ", ["n", "n", "p", "p", "q", "q"], b""),
+        (b"\x1b[A\x1b[B\x1b[C\x1b[D", ["up", "down", "right", "left"], b""),
+        (b"\x1bOA", ["up"], b""),
+        (b"\x1b", [], b"\x1b"),  # maybe an arrow key still arriving
+        (b"\x1b[", [], b"\x1b["),
+        (b"\x1bx", ["esc"], b""),
+        (b"\x1b[5~ ", ["space"], b""),  # Page Up: ignored
+        (b"\x03", ["ctrl-c"], b""),
+        (b"zz9", [], b""),
+    ],
+)
+def test_parse_keys(data, keys, left):
+    assert parse_keys(data) == (keys, left)
+
+
+def test_key_reader_on_a_pty_restores_the_terminal():
+    master, slave = os.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        with KeyReader(slave) as keys:
+            during = termios.tcgetattr(slave)
+            assert not during[3] & termios.ICANON and not during[3] & termios.ECHO
+            assert during[3] & termios.ISIG  # Ctrl-C still interrupts
+            os.write(master, b" \x1b[C")
+            assert keys.read(1.0) == ["space", "right"]
+            os.write(master, b"\x1b")  # a lone Esc: reported after a short wait
+            assert keys.read(1.0) == ["esc"]
+            assert keys.read(0.01) == []
+        assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def _read_all(fd: int, quiet_s: float = 0.2) -> bytes:
+    """Everything readable on ``fd`` until it stays quiet for ``quiet_s`` (a pty delivers in pieces)."""
+    import select
+
+    data = b""
+    while select.select([fd], [], [], quiet_s)[0]:
+        data += os.read(fd, 1000)
+    return data
+
+
+def test_status_line_rewrites_in_place_on_a_terminal_and_stays_quiet_when_asked():
+    master, slave = os.openpty()
+    try:
+        out = os.fdopen(slave, "w", closefd=False)
+        line = StatusLine(out)
+        line.show("playing 0:01")
+        line.show("playing 0:01")  # unchanged: not redrawn
+        line.show("playing 0:02")
+        line.clear()
+        StatusLine(out, quiet=True).show("hidden")
+        out.flush()
+        data = _read_all(master)
+        assert data == b"\rplaying 0:01\x1b[K\rplaying 0:02\x1b[K\r\x1b[K"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+# ---- end to end: a real script, compiled, spoken by eSpeak NG ------------------------------------
+
+TINY_SCRIPT = """---
+title: Tiny
+lead_in: 0.5s
+end_bell: no
+---
+
+# Start
+Breathe in slowly.
+[breathe 1-1 x1]
+
+# End
+Relax.
+"""
+
+
+@pytest.mark.slow
+def test_a_compiled_script_plays_as_it_exports(pulse_server, tmp_path):
+    from voicecoach.session import load
+
+    script = tmp_path / "tiny.md"
+    script.write_text(TINY_SCRIPT, encoding="utf-8")
+    with load(script, engine="system") as session:
+        exported = session.export(tmp_path / "tiny.wav")
+        ref, _ = sf.read(str(exported.path), dtype="float32", always_2d=True)
+        plan = session.plan()
+        with Recorder(pulse_server) as rec:
+            t_call = time.monotonic()
+            report = session.play(interactive=False, quiet=True)
+            time.sleep(0.2)
+    assert report.completed and report.underruns == 0
+    assert report.gain_db == pytest.approx(exported.gain_db)
+    x = rec.audio()
+    at, score = locate(x, ref)
+    assert score > 0.999, f"the live session differs from the export (ncc {score:.5f})"
+    lead_in = plan.settings.lead_in_s
+    first = rec.time_of_frame(first_sound(x)) - t_call
+    assert lead_in <= first < lead_in + 0.5  # the first word comes after the lead-in, promptly
+
+
+@pytest.mark.slow
+def test_a_render_failure_is_reported_not_hidden(pulse_server):
+    plan = two_sections()
+
+    def broken(key: str):
+        raise KeyError(key)
+
+    with pytest.raises(Exception, match="no audio for the speech 'phrase a'") as info:
+        play_plan(
+            plan, broken, palette=PALETTE, gain_db=0.0, limit=False, interactive=False, quiet=True
+        )
+    from voicecoach.errors import RenderError
+
+    assert isinstance(info.value, RenderError)
