@@ -1,0 +1,150 @@
+"""Benchmark: `export` of the 30-minute session against eSpeak NG + SoX, warm speed, and 2-hour memory.
+
+Side by side, on the same machine and in the same run:
+- cold export (empty speech cache, every utterance synthesised) of benchmarks/session-30min.md to WAV,
+  against benchmarks/alt_espeak_sox.sh rendering the same plan's cues one process per cue
+  (target: voicecoach <= 0.5x the alternative's time);
+- warm export of the same session to WAV (target: <= 1 s);
+- peak RSS of a process exporting benchmarks/session-2h.md to WAV (target: <= 200 MB).
+Both voicecoach runs use the system engine (eSpeak NG), like the alternative.
+
+    .venv/bin/python benchmarks/bench_export.py [--skip-2h] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT_30 = ROOT / "benchmarks" / "session-30min.md"
+SCRIPT_2H = ROOT / "benchmarks" / "session-2h.md"
+ALT = ROOT / "benchmarks" / "alt_espeak_sox.sh"
+
+# Runs in a child: times loading + planning and the export call separately, prints JSON.
+EXPORT_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import voicecoach.session as vs
+with vs.load(sys.argv[1], engine="system") as session:
+    plan = session.plan()
+    t1 = time.perf_counter()
+    result = session.export(sys.argv[2])
+    t2 = time.perf_counter()
+print(json.dumps({"plan_s": t1 - t0, "export_s": t2 - t1, "duration_s": plan.duration_s,
+                  "lufs": result.integrated_lufs, "true_peak_dbtp": result.true_peak_dbtp,
+                  "limiter": result.limiter}))
+"""
+
+
+def run_measured(args: list[str], env: dict) -> tuple[dict | None, float, int]:
+    """Run a child; returns (its JSON output or None, wall seconds, its own peak RSS in KiB via wait4)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        text = out.read()
+        if proc.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(args)}\n{err.read()}")
+    lines = [x for x in text.strip().splitlines() if x.startswith("{")]
+    return (json.loads(lines[-1]) if lines else None), wall, usage.ru_maxrss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-2h", action="store_true", help="skip the 2-hour memory run")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    opts = ap.parse_args()
+    for tool in ("espeak-ng", "sox", "jq"):
+        if shutil.which(tool) is None:
+            raise SystemExit(
+                f"{tool} is needed for the alternative: apt-get install espeak-ng sox jq"
+            )
+    py = sys.executable
+    figures: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    }
+    with tempfile.TemporaryDirectory(prefix="vc-bench-export-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = dict(os.environ)
+
+        # the plan the alternative renders (its own cache: not part of any timing)
+        env["VOICECOACH_CACHE_DIR"] = str(tmp / "prep-cache")
+        plan_json = tmp / "plan.json"
+        with open(plan_json, "w") as f:
+            subprocess.run(
+                [
+                    str(Path(py).parent / "voicecoach"),
+                    "plan",
+                    "--json",
+                    "--engine",
+                    "system",
+                    str(SCRIPT_30),
+                ],
+                env=env,
+                stdout=f,
+                check=True,
+            )
+
+        # cold: an empty speech cache
+        env["VOICECOACH_CACHE_DIR"] = str(tmp / "cache")
+        cold, cold_wall, _ = run_measured(
+            [py, "-c", EXPORT_CHILD, str(SCRIPT_30), str(tmp / "cold.wav")], env
+        )
+        t0 = time.perf_counter()
+        subprocess.run(
+            ["bash", str(ALT), str(plan_json), str(tmp / "alt.wav")],
+            check=True,
+            capture_output=True,
+        )
+        alt_wall = time.perf_counter() - t0
+        warm, warm_wall, warm_rss = run_measured(
+            [py, "-c", EXPORT_CHILD, str(SCRIPT_30), str(tmp / "warm.wav")], env
+        )
+        figures.update(
+            {
+                "session_duration_s": cold["duration_s"],
+                "cold_export_wall_s": cold_wall,
+                "alt_espeak_sox_wall_s": alt_wall,
+                "cold_over_alt": cold_wall / alt_wall,
+                "warm_export_wall_s": warm_wall,
+                "warm_export_call_s": warm["export_s"],
+                "warm_plan_s": warm["plan_s"],
+                "warm_realtime_factor": warm["duration_s"] / warm["export_s"],
+                "warm_peak_rss_mb": warm_rss / 1024,
+                "lufs": warm["lufs"],
+                "true_peak_dbtp": warm["true_peak_dbtp"],
+                "limiter": warm["limiter"],
+            }
+        )
+        if not opts.skip_2h:
+            long, long_wall, long_rss = run_measured(
+                [py, "-c", EXPORT_CHILD, str(SCRIPT_2H), str(tmp / "2h.wav")], env
+            )
+            figures.update(
+                {
+                    "2h_duration_s": long["duration_s"],
+                    "2h_export_wall_s": long_wall,
+                    "2h_peak_rss_mb": long_rss / 1024,
+                }
+            )
+    for key, value in figures.items():
+        print(f"{key:>24}: {value:.3f}" if isinstance(value, float) else f"{key:>24}: {value}")
+    if opts.json:
+        opts.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The loudness meter against pyloudnorm and ffmpeg, and the peak limiter on real signals."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tracemalloc
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+from voicecoach.loudness import LoudnessMeter, db_to_gain, limited_blocks
+
+SR = 44_100
+
+
+def _signals() -> dict[str, tuple[np.ndarray, int]]:
+    rng = np.random.default_rng(7)
+    t = np.arange(SR * 6) / SR
+    t48 = np.arange(48_000 * 5) / 48_000
+    gate = (np.sin(2 * np.pi * 0.4 * t) > 0)[:, None]
+    return {
+        "sine-1k-stereo": (np.stack([0.3 * np.sin(2 * np.pi * 1000 * t)] * 2, axis=1), SR),
+        "noise-bursts": (rng.normal(0, 0.1, (len(t), 2)) * gate, SR),
+        "mono-60hz": (0.5 * np.sin(2 * np.pi * 60 * t), SR),
+        "quiet-then-loud": (
+            np.concatenate([rng.normal(0, 0.001, (SR * 3, 2)), rng.normal(0, 0.2, (SR * 3, 2))]),
+            SR,
+        ),
+        "panned-48k": (
+            np.stack(
+                [0.4 * np.sin(2 * np.pi * 440 * t48), 0.05 * rng.normal(size=len(t48))], axis=1
+            ),
+            48_000,
+        ),
+        "odd-length": (rng.normal(0, 0.05, (SR * 2 + 1234, 2)), SR),
+    }
+
+
+def _feed(x: np.ndarray, rate: int, block: int) -> LoudnessMeter:
+    meter = LoudnessMeter(rate)
+    for i in range(0, len(x), block):
+        meter.feed(x[i : i + block])
+    return meter
+
+
+@pytest.mark.parametrize("name", list(_signals()))
+@pytest.mark.parametrize("block", [777, 8192])
+def test_integrated_loudness_matches_pyloudnorm(name, block):
+    x, rate = _signals()[name]
+    expected = pyloudnorm.Meter(rate).integrated_loudness(x)
+    got = _feed(x.astype(np.float32), rate, block).integrated_lufs()
+    assert got == pytest.approx(expected, abs=0.1)
+
+
+def test_result_does_not_depend_on_block_boundaries():
+    x, rate = _signals()["noise-bursts"]
+    a = _feed(x, rate, 1000).result()
+    b = _feed(x, rate, 44_100).result()
+    assert a[0] == pytest.approx(b[0], abs=1e-9)
+    assert a[1] == pytest.approx(b[1], abs=1e-9)
+
+
+def test_silence_and_too_short_are_minus_infinity():
+    assert _feed(np.zeros((SR * 2, 2)), SR, 4096).result() == (-np.inf, -np.inf)
+    lufs, _ = _feed(
+        0.5 * np.ones((SR // 10, 2)), SR, 4096
+    ).result()  # 100 ms: no whole gating block
+    assert lufs == -np.inf
+
+
+def _ffmpeg_summary(path) -> tuple[float, float]:
+    """Integrated loudness and true peak of a file by ffmpeg's ebur128 filter (an independent meter)."""
+    out = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(path),
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    summary = out[out.rindex("Summary:") :]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary).group(1))
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
+    return lufs, peak
+
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+
+
+@needs_ffmpeg
+def test_true_peak_matches_ffmpeg_on_intersample_peaks(tmp_path):
+    # a quarter-rate sine sampled 45 degrees off its crest: samples at 0.707 of the real peak (+3 dB between them)
+    n = np.arange(SR * 3)
+    fade = np.minimum(1.0, np.minimum(n, n[::-1]) / (0.2 * SR))  # no onset ringing at the ends
+    x = 0.5 * np.sin(2 * np.pi * n / 4 + np.pi / 4) * fade
+    stereo = np.stack([x, 0.3 * np.sin(2 * np.pi * 997 * n / SR)], axis=1)
+    path = tmp_path / "isp.wav"
+    sf.write(path, stereo, SR, subtype="FLOAT")
+    _, ffmpeg_peak = _ffmpeg_summary(path)
+    lufs, peak = _feed(stereo, SR, 5000).result()
+    sample_peak_db = 20 * np.log10(np.abs(stereo).max())
+    assert peak == pytest.approx(ffmpeg_peak, abs=0.3)
+    assert peak > sample_peak_db + 2.5  # the meter sees between the samples
+    assert peak == pytest.approx(20 * np.log10(0.5), abs=0.2)
+
+
+def test_meter_memory_grows_with_sub_blocks_not_samples():
+    rng = np.random.default_rng(3)
+    block = rng.normal(0, 0.05, (8192, 2)).astype(np.float32)
+    meter = LoudnessMeter(SR)
+    meter.feed(
+        np.ones((64, 2), dtype=np.float32)
+    )  # a full-scale start: later blocks need no oversampling
+    meter.feed(block)
+    n_blocks = int(3 * 60 * SR / 8192)  # 3 minutes of audio, 63 MB as float32 stereo
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(n_blocks):
+        meter.feed(block)
+    retained = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert retained < 100_000  # about 1800 sub-blocks of 8 bytes each
+    assert meter.samples == 64 + 8192 * (1 + n_blocks)
+
+
+def _crest_signal(seconds: float = 8.0) -> np.ndarray:
+    """Speech-like bursts with sharp transients and inter-sample peaks well over -1 dBTP."""
+    rng = np.random.default_rng(11)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    x = rng.normal(0, 0.06, (n, 2)) * (np.sin(2 * np.pi * 0.7 * t) > -0.2)[:, None]
+    for at in rng.integers(SR // 2, n - SR // 2, 40):
+        x[at : at + 40] += 0.95 * np.sin(2 * np.pi * np.arange(40) / 4 + np.pi / 4)[:, None]
+    return x.astype(np.float32)
+
+
+def _blocks(x: np.ndarray, size: int) -> list[np.ndarray]:
+    return [x[i : i + size] for i in range(0, len(x), size)]
+
+
+@needs_ffmpeg
+def test_limiter_holds_true_peak_under_the_ceiling(tmp_path):
+    x = _crest_signal()
+    assert _feed(x, SR, 8192).true_peak_dbtp() > 0.0  # the input really goes over
+    out = list(limited_blocks(_blocks(x, 3000), -1.0, SR))
+    y = np.concatenate(out)
+    assert _feed(y, SR, 8192).true_peak_dbtp() <= -1.0
+    path = tmp_path / "limited.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    _, ffmpeg_peak = _ffmpeg_summary(path)
+    assert ffmpeg_peak <= -1.0 + 0.05
+
+
+def test_limiter_keeps_block_sizes_timing_and_quiet_parts():
+    x = _crest_signal()
+    sizes = [1, 500, 8192, 3, 20_000]
+    blocks, pos = [], 0
+    while pos < len(x):
+        size = sizes[len(blocks) % len(sizes)]
+        blocks.append(x[pos : pos + size])
+        pos += size
+    out = list(limited_blocks(blocks, -1.0, SR))
+    assert [len(b) for b in out] == [len(b) for b in blocks]
+    assert all(b.dtype == np.float32 for b in out)
+    y = np.concatenate(out)
+    # far (50 ms) from any loud frame, the audio is untouched and not delayed by a single sample
+    loud = np.abs(x).max(axis=1) > db_to_gain(-1.0) / 1.8
+    near = np.convolve(loud, np.ones(2 * 2205 + 1), mode="same") > 0
+    assert (~near).sum() > SR
+    np.testing.assert_array_equal(y[~near], x[~near])
+    # where it acts, it only turns down, and smoothly (no gain step larger than a ramp allows)
+    ratio = np.abs(y[:, 0]) / np.maximum(np.abs(x[:, 0]), 1e-9)
+    assert ratio[np.abs(x[:, 0]) > 1e-3].max() <= 1.0 + 1e-6
+
+
+def test_limiter_passes_quiet_audio_bit_exact():
+    x = 0.2 * _crest_signal(3.0)
+    out = np.concatenate(list(limited_blocks(_blocks(x, 4096), -1.0, SR)))
+    np.testing.assert_array_equal(out, x)
+
+
+def test_limiter_gain_is_smooth():
+    # a steady tone that is 6 dB over the ceiling for one second: gain must ramp, never jump
+    n = SR * 3
+    t = np.arange(n) / SR
+    amp = np.where((t > 1) & (t < 2), 1.6, 0.4)
+    x = (amp * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    y = np.concatenate(list(limited_blocks(_blocks(x, 2048), -1.0, SR)))
+    env_in = np.abs(x).reshape(-1, 441).max(axis=1)  # 10 ms windows
+    env_out = np.abs(y).reshape(-1, 441).max(axis=1)
+    gain_db = 20 * np.log10(env_out / env_in)
+    assert gain_db.max() <= 0.01
+    assert (
+        np.abs(np.diff(gain_db)).max() < 7.0
+    )  # the 5 ms S-ramp spreads the 5 dB change over windows
+    assert 20 * np.log10(np.abs(y).max()) <= -1.0

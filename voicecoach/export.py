@@ -1,0 +1,468 @@
+"""The file sink: a plan, normalised to -16 LUFS, written atomically as WAV/FLAC/OGG/MP3/Opus.
+
+Two passes over the streaming renderer (measure, then write), so memory stays
+flat whatever the session length. The audio goes to a temporary file in the
+target folder (``.NAME.part-PID-XXXX``) that is renamed over the target only
+when it is complete and tagged: Ctrl-C, SIGTERM or a full disk remove the
+temporary file and leave any earlier file of that name untouched. A kill -9
+cannot clean up after itself: it leaves only such a ``.part`` file, never the
+target name, and the next export to that folder removes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+import secrets
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ExportError, UsageError
+from .loudness import MAX_TRUE_PEAK_DBTP, TARGET_LUFS, LoudnessMeter, measure_blocks, plan_blocks
+
+FORMATS = frozenset({"wav", "flac", "ogg", "mp3", "opus"})
+OPUS_SAMPLE_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
+
+_EXTENSIONS = {
+    ".wav": "wav",
+    ".flac": "flac",
+    ".ogg": "ogg",
+    ".oga": "ogg",
+    ".mp3": "mp3",
+    ".opus": "opus",
+}
+_ALIASES = {"vorbis": "ogg", "oga": "ogg"}
+# libsndfile (format, subtype) of each export format
+_SOUNDFILE = {
+    "wav": ("WAV", "PCM_16"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "opus": ("OGG", "OPUS"),
+}
+_LOSSY = ("ogg", "mp3", "opus")
+_LOSSY_QUALITY = 0.5  # libsndfile compression level (0 best .. 1 smallest) for the lossy formats
+# lossy codecs overshoot the peaks they are given: aim this much lower, then check the decoded file
+_CODEC_HEADROOM_DB = 1.0
+# a limited render within this of the target is kept (EBU R 128's tolerance); further off, it is redone
+_LOUDNESS_SLACK_LU = 0.5
+_PART_MARK = ".part-"
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was written: where, as what, how long and how loud (measured on the written samples).
+
+    ``integrated_lufs`` and ``true_peak_dbtp`` are measured on the samples
+    handed to the encoder; a lossy codec can move the decoded true peak a
+    little. ``limiter`` says whether the peak limiter was needed.
+    """
+
+    path: Path
+    format: str
+    duration_s: float
+    integrated_lufs: float
+    true_peak_dbtp: float
+    captions_path: Path | None = None
+    gain_db: float = 0.0
+    limiter: bool = False
+
+
+def format_for(path: str | os.PathLike | None, fmt: str | None = None) -> str:
+    """The export format: ``fmt`` when given (``--format``), else from the file extension."""
+    if fmt is not None:
+        chosen = _ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
+        if chosen not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(sorted(FORMATS))}")
+        return chosen
+    suffix = Path(path).suffix.lower() if path is not None else ""
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    known = ", ".join(sorted(_EXTENSIONS))
+    what = f"extension {suffix!r}" if suffix else "no extension"
+    raise UsageError(
+        f"cannot tell the format of {path} ({what}): name it {known}, or give --format"
+    )
+
+
+# ---- atomic files ------------------------------------------------------------------
+
+
+def _part_prefix(target: Path) -> str:
+    return f".{target.name}{_PART_MARK}"
+
+
+def _new_part_path(target: Path) -> Path:
+    """A fresh, exclusive temporary file beside ``target``: ``.NAME.part-PID-RANDOM``."""
+    while True:
+        part = target.parent / f"{_part_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return part
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_parts(target: str | os.PathLike, *, older_than: float | None = None) -> list[Path]:
+    """Remove temporary files left beside ``target`` by exports that were killed; returns them.
+
+    A ``.part`` file is stale when it was last written before ``older_than``
+    (a time.time(); default now) and the process that made it is gone.
+    """
+    target = Path(target)
+    cutoff = time.time() if older_than is None else older_than
+    removed = []
+    with contextlib.suppress(OSError):
+        for part in target.parent.glob(_part_prefix(target) + "*"):
+            pid_text = part.name[len(_part_prefix(target)) :].split("-", 1)[0]
+            try:
+                if part.stat().st_mtime >= cutoff:
+                    continue
+                if (
+                    pid_text.isdigit()
+                    and int(pid_text) != os.getpid()
+                    and _pid_alive(int(pid_text))
+                ):
+                    continue
+                part.unlink()
+                removed.append(part)
+            except FileNotFoundError:
+                continue
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _finish(part: Path, target: Path) -> None:
+    """Give ``part`` ordinary permissions, flush it, and rename it over ``target``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(part, 0o666 & ~umask)
+    with open(part, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(part, target)
+    _fsync_dir(target.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically (temporary file beside it, then rename)."""
+    target = Path(path)
+    part = _new_part_path(target)
+    try:
+        with open(part, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        _finish(part, target)
+    except OSError as e:
+        raise _os_error(e, target) from e
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+
+
+def _os_error(e: OSError, target: Path) -> ExportError:
+    if e.errno == errno.ENOSPC:
+        return ExportError(
+            f"disk full writing {target}; no file was written and any earlier {target.name} is untouched"
+        )
+    return ExportError(f"could not write {target}: {e.strerror or e}")
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread by SIGTERM during an export, so the temporary file is removed."""
+
+
+@contextlib.contextmanager
+def _sigterm_cleans_up():
+    """While exporting in the main thread with SIGTERM at its default, turn SIGTERM into ``_Terminated``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except ValueError:
+        previous = None
+    if previous is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+# ---- export ------------------------------------------------------------------------
+
+
+def _write_block(sound_file, block: np.ndarray) -> None:
+    """Hand one block to libsndfile (a seam: tests replace it to simulate a full disk)."""
+    sound_file.write(block)
+
+
+def _check_target(target: Path, fmt: str, sample_rate: int) -> None:
+    if fmt == "opus" and sample_rate not in OPUS_SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in OPUS_SAMPLE_RATES)
+        raise ExportError(
+            f"Opus needs a sample rate of {rates} Hz, but this plan is at {sample_rate} Hz: "
+            "compile the plan at 48000 Hz for Opus"
+        )
+    if target.is_dir():
+        raise ExportError(f"{target} is a folder: give a file name to export to")
+    if not target.parent.is_dir():
+        raise ExportError(f"cannot write {target}: the folder {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK):
+        raise ExportError(f"cannot write {target}: no permission to write in {target.parent}")
+
+
+def export_plan(
+    plan,
+    speech,
+    out_path: str | os.PathLike,
+    *,
+    palette,
+    fmt: str | None = None,
+    captions: bool = False,
+    progress: ProgressFn | None = None,
+    block_frames: int = 32_768,
+) -> ExportResult:
+    """Render ``plan`` into an audio file at ``out_path``, normalised and tagged, atomically.
+
+    ``speech`` maps a speech key to its ``SpeechAudio``. Pass 1 renders at
+    gain 0 and measures; pass 2 renders at the normalising gain (through the
+    peak limiter when a plain gain would pass the ceiling) into the file. A
+    pass is added only when the result must be corrected: the limiter took
+    more than ``_LOUDNESS_SLACK_LU`` off the target, or a lossy codec pushed
+    the decoded true peak over the ceiling. ``progress(done, total)`` counts
+    samples over all passes (``total`` grows when a pass is added).
+    ``captions`` also writes a WebVTT file beside the audio (same stem).
+    """
+    from .captions import captions_path_for, write_captions
+    from .tags import tags_for, write_tags
+
+    target = Path(out_path)
+    fmt = format_for(target, fmt)
+    rate = plan.sample_rate
+    _check_target(target, fmt, rate)
+    clean_stale_parts(target, older_than=time.time())
+    duration = plan.duration_samples
+    tags = tags_for(plan)
+    lossy = fmt in _LOSSY
+    work = _Work(progress, duration)
+
+    part: Path | None = None
+    with _sigterm_cleans_up():
+        try:
+            work.add_passes(2 + (1 if lossy else 0))
+            measured_lufs, measured_peak = measure_blocks(
+                plan_blocks(plan, speech, palette=palette, block_frames=block_frames), rate, work.at
+            )
+            work.next_pass()
+            gain = TARGET_LUFS - measured_lufs if math.isfinite(measured_lufs) else 0.0
+            headroom_db = _CODEC_HEADROOM_DB if lossy else 0.0
+            part = _new_part_path(target)
+            for attempt in range(3):
+                if attempt:
+                    work.add_passes(1 + (1 if lossy else 0))
+                ceiling = MAX_TRUE_PEAK_DBTP - headroom_db
+                limit = measured_peak + gain > ceiling
+                metered = _write_audio(
+                    part,
+                    fmt,
+                    plan,
+                    speech,
+                    palette,
+                    gain,
+                    limit,
+                    ceiling,
+                    tags,
+                    block_frames,
+                    work,
+                    meter=limit and not lossy,
+                )
+                work.next_pass()
+                if lossy:
+                    # a listener hears the decoded file: measure that
+                    lufs, peak = _measure_file(part, work)
+                    work.next_pass()
+                elif limit:
+                    lufs, peak = metered
+                else:  # a plain gain: the measurement scales exactly
+                    lufs, peak = measured_lufs + gain, measured_peak + gain
+                again = False
+                if limit and math.isfinite(lufs) and abs(lufs - TARGET_LUFS) > _LOUDNESS_SLACK_LU:
+                    # give back what the limiter took off; it still holds the ceiling
+                    gain += TARGET_LUFS - lufs
+                    again = True
+                if lossy and peak > MAX_TRUE_PEAK_DBTP:
+                    headroom_db += peak - MAX_TRUE_PEAK_DBTP + 0.3
+                    again = True
+                if not again:
+                    break
+            write_tags(part, fmt, tags)
+            _finish(part, target)
+            part = None
+            captions_path = write_captions(plan, captions_path_for(target)) if captions else None
+        except OSError as e:
+            raise _os_error(e, target) from e
+        except _Terminated:
+            raise ExportError(
+                f"export of {target} stopped by SIGTERM; no file was written and any earlier {target.name} is untouched"
+            ) from None
+        finally:
+            if part is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()
+    work.finish()
+    return ExportResult(
+        path=target,
+        format=fmt,
+        duration_s=duration / rate,
+        integrated_lufs=lufs,
+        true_peak_dbtp=peak,
+        captions_path=captions_path,
+        gain_db=gain,
+        limiter=limit,
+    )
+
+
+class _Work:
+    """Progress across passes: ``done``/``total`` in samples, passes of one plan length each."""
+
+    def __init__(self, progress: ProgressFn | None, duration: int):
+        self.progress = progress
+        self.duration = duration
+        self.passes = 0
+        self.base = 0
+
+    def add_passes(self, n: int) -> None:
+        self.passes += n
+
+    def next_pass(self, n: int = 1) -> None:
+        self.base += n * self.duration
+
+    def at(self, n: int) -> None:
+        """``n`` samples into the current pass."""
+        if self.progress is not None:
+            total = max(self.passes * self.duration, 1)
+            self.progress(min(self.base + n, total), total)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            total = max(self.base, 1)
+            self.progress(total, total)
+
+
+def _write_audio(
+    part: Path,
+    fmt,
+    plan,
+    speech,
+    palette,
+    gain_db,
+    limit,
+    ceiling,
+    tags,
+    block_frames,
+    work,
+    *,
+    meter: bool,
+) -> tuple[float, float] | None:
+    """Encode the plan at ``gain_db`` into ``part``; with ``meter``, returns loudness and true peak of what was encoded."""
+    import soundfile as sf
+
+    from .tags import soundfile_strings
+
+    meter_ = LoudnessMeter(plan.sample_rate) if meter else None
+    sf_format, subtype = _SOUNDFILE[fmt]
+    level = _LOSSY_QUALITY if fmt in _LOSSY else None
+    written = 0
+    try:
+        with sf.SoundFile(
+            str(part),
+            "w",
+            plan.sample_rate,
+            2,
+            subtype=subtype,
+            format=sf_format,
+            compression_level=level,
+        ) as f:
+            if fmt == "wav":
+                for key, value in soundfile_strings(tags).items():
+                    setattr(f, key, value)
+            blocks = plan_blocks(
+                plan,
+                speech,
+                palette=palette,
+                gain_db=gain_db,
+                limit=limit,
+                ceiling_dbtp=ceiling,
+                block_frames=block_frames,
+            )
+            for block in blocks:
+                if meter_ is not None:
+                    meter_.feed(block)
+                if float(np.abs(block).max(initial=0.0)) > 1.0:
+                    block = np.clip(block, -1.0, 1.0)
+                _write_block(f, block)
+                written += len(block)
+                work.at(written)
+    except sf.LibsndfileError as e:
+        if _disk_nearly_full(part.parent):
+            raise OSError(errno.ENOSPC, "No space left on device") from e
+        raise ExportError(f"could not write {part}: {e}") from e
+    return meter_.result() if meter_ is not None else None
+
+
+def _measure_file(path: Path, work) -> tuple[float, float]:
+    """Decode ``path`` block by block and measure it (lossy codecs move the peaks)."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            meter = LoudnessMeter(f.samplerate)
+            for block in f.blocks(blocksize=65_536, dtype="float32"):
+                meter.feed(block)
+                work.at(meter.samples)
+    except sf.LibsndfileError as e:
+        raise ExportError(f"could not read back {path} to check it: {e}") from e
+    return meter.result()
+
+
+def _disk_nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False

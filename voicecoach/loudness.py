@@ -1,0 +1,554 @@
+"""Loudness: a streaming BS.1770-4 meter, a true-peak meter, normalisation and a peak limiter.
+
+Every export is normalised to ``TARGET_LUFS`` integrated with a true peak of at
+most ``MAX_TRUE_PEAK_DBTP``. The meter works block by block so a two-hour
+session is measured in memory proportional to its number of 100 ms sub-blocks,
+never to its number of samples. When a plain gain cannot reach the target
+without passing the peak ceiling (speech has a high crest factor), a streaming
+look-ahead limiter (``limited_blocks``) holds the peaks down instead.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import signal
+
+TARGET_LUFS = -16.0
+MAX_TRUE_PEAK_DBTP = -1.0
+
+_ABSOLUTE_GATE_LUFS = -70.0
+_RELATIVE_GATE_LU = -10.0
+_CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # BS.1770 G_i for L, R, C, Ls, Rs
+_SUBBLOCKS_PER_GATE = 4  # 400 ms gating blocks made of 100 ms steps (75 % overlap)
+
+_OVERSAMPLE = 4
+_TP_TAPS = 12 * _OVERSAMPLE + 1  # odd: the centre tap puts the original samples back on phase 0
+_LIMITER_MARGIN_DB = 0.1  # the limiter aims this far under the ceiling (gain is not constant)
+_DENORMAL_GUARD = 1e-20  # DC added before K-weighting, see LoudnessMeter.feed
+_AT_REST = 1e-15  # K-weighting state this small counts as silent
+
+
+def db_to_gain(db: float) -> float:
+    """Decibels to a linear amplitude factor."""
+    return 10.0 ** (db / 20.0)
+
+
+def gain_to_db(gain: float) -> float:
+    """Linear amplitude factor to decibels (``-inf`` for 0)."""
+    return 20.0 * math.log10(gain) if gain > 0 else -math.inf
+
+
+def _k_weighting_sos(sample_rate: int) -> np.ndarray:
+    """The two K-weighting biquads (high shelf, then high pass) as one SOS array.
+
+    Same RBJ-cookbook design and parameters as pyloudnorm's "K-weighting"
+    filter class, so results agree with ``pyloudnorm.Meter``.
+    """
+
+    def shelf(gain_db: float, q: float, fc_hz: float) -> list[float]:
+        a = 10 ** (gain_db / 40.0)
+        w0 = 2.0 * math.pi * fc_hz / sample_rate
+        alpha = math.sin(w0) / (2.0 * q)
+        cw, sa = math.cos(w0), 2 * math.sqrt(a) * alpha
+        b = [
+            a * ((a + 1) + (a - 1) * cw + sa),
+            -2 * a * ((a - 1) + (a + 1) * cw),
+            a * ((a + 1) + (a - 1) * cw - sa),
+        ]
+        den = [
+            (a + 1) - (a - 1) * cw + sa,
+            2 * ((a - 1) - (a + 1) * cw),
+            (a + 1) - (a - 1) * cw - sa,
+        ]
+        return [x / den[0] for x in b] + [x / den[0] for x in den]
+
+    def high_pass(q: float, fc_hz: float) -> list[float]:
+        w0 = 2.0 * math.pi * fc_hz / sample_rate
+        alpha = math.sin(w0) / (2.0 * q)
+        cw = math.cos(w0)
+        b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
+        den = [1 + alpha, -2 * cw, 1 - alpha]
+        return [x / den[0] for x in b] + [x / den[0] for x in den]
+
+    return np.array([shelf(4.0, 1 / math.sqrt(2), 1500.0), high_pass(0.5, 38.0)])
+
+
+def _oversampling_filter() -> tuple[np.ndarray, float]:
+    """The 4x interpolation FIR and its worst-case gain over any input (max L1 norm of a phase).
+
+    The bound lets the true-peak meter skip blocks whose sample peak, times
+    the bound, cannot beat the peak already found: exact, and much cheaper.
+    """
+    taps = signal.firwin(_TP_TAPS, 1.0 / _OVERSAMPLE, window=("kaiser", 8.0)) * _OVERSAMPLE
+    bound = max(float(np.abs(taps[p::_OVERSAMPLE]).sum()) for p in range(_OVERSAMPLE))
+    return taps, bound
+
+
+_TP_FILTER, _TP_BOUND = _oversampling_filter()
+_TP_HISTORY = -(-len(_TP_FILTER) // _OVERSAMPLE)  # input samples the interpolator looks back
+_TP_LAG = (len(_TP_FILTER) - 1) // 2 // _OVERSAMPLE  # its group delay, in input samples
+# frames: blocks are checked, and oversampled only where needed, in chunks this long
+_TP_CHUNK = 512
+
+
+def _column_max(a: np.ndarray) -> np.ndarray:
+    """Row-wise maximum of a (rows, few columns) array (numpy's axis=1 reduction is slow for few columns)."""
+    out = a[:, 0]
+    for c in range(1, a.shape[1]):
+        out = np.maximum(out, a[:, c])
+    return out
+
+
+def _as_frames(block: np.ndarray) -> np.ndarray:
+    """A block as a (frames, channels) float64 array."""
+    a = np.asarray(block, dtype=np.float64)
+    return a.reshape(-1, 1) if a.ndim == 1 else a
+
+
+class _Interpolator:
+    """4x oversampling with state carried across blocks.
+
+    ``envelope_of`` gives, for each input frame, the largest magnitude over the
+    original sample and the three interpolated points after it, on any channel;
+    the result lags the input by ``_TP_LAG`` frames.
+    """
+
+    def __init__(self, channels: int):
+        self.history = np.zeros((_TP_HISTORY, channels))
+
+    def extended(self, x: np.ndarray) -> np.ndarray:
+        xx = np.concatenate([self.history, x])
+        self.history = xx[-_TP_HISTORY:].copy()  # a copy: a view would keep the block alive
+        return xx
+
+    @staticmethod
+    def envelope_of(xx: np.ndarray, n: int) -> np.ndarray:
+        """Oversampled envelope for the last ``n`` frames of ``xx`` (history included)."""
+        up = signal.upfirdn(_TP_FILTER, xx, up=_OVERSAMPLE, axis=0)
+        start = _OVERSAMPLE * (len(xx) - n)
+        seg = _column_max(np.abs(up[start : start + _OVERSAMPLE * n]))
+        return _column_max(seg.reshape(n, _OVERSAMPLE))
+
+    @staticmethod
+    def envelope_over(xx: np.ndarray, n: int, threshold: float) -> np.ndarray | None:
+        """Like ``envelope_of``, but only where it could exceed ``threshold``; 0 elsewhere.
+
+        A chunk is skipped when every input it depends on, times the filter's
+        worst-case gain, stays at or under ``threshold``: the skip is exact.
+        ``None`` when the whole block is skipped.
+        """
+        mag = _column_max(np.abs(xx))
+        limit = threshold / _TP_BOUND
+        if float(mag.max()) <= limit:
+            return None
+        hist = len(xx) - n
+        env = np.zeros(n)
+        for c in range(0, n, _TP_CHUNK):
+            size = min(_TP_CHUNK, n - c)
+            if float(mag[c : hist + c + size].max()) > limit:
+                env[c : c + size] = _Interpolator.envelope_of(xx[c : hist + c + size], size)
+        return env
+
+
+class LoudnessMeter:
+    """Streaming BS.1770-4 integrated loudness and 4x-oversampled true peak.
+
+    ``feed`` blocks of shape (frames, channels) or (frames,); ``result`` gives
+    ``(integrated_lufs, true_peak_dbtp)`` for everything fed so far (``-inf``
+    for silence or less than 400 ms). K-weighting filter state is carried
+    across blocks; only one energy per 100 ms sub-block is kept.
+    """
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = int(sample_rate)
+        self._sos = _k_weighting_sos(self.sample_rate)
+        self._zi: np.ndarray | None = None
+        self._weights: np.ndarray | None = None
+        self._interp: _Interpolator | None = None
+        self._subblocks = array("d")  # channel-weighted energy of each complete 100 ms sub-block
+        self._partial = 0.0  # energy of the sub-block in progress
+        self._samples = 0
+        self._peak = 0.0  # linear true peak so far
+
+    @property
+    def samples(self) -> int:
+        return self._samples
+
+    def _boundary(self, j: int) -> int:
+        return (j * self.sample_rate) // 10  # start sample of sub-block j (integer arithmetic)
+
+    def feed(self, block: np.ndarray) -> None:
+        x = _as_frames(block)
+        n, channels = x.shape
+        if n == 0:
+            return
+        if self._zi is None:
+            self._zi = np.zeros((self._sos.shape[0], 2, channels))
+            self._weights = np.array([_CHANNEL_WEIGHTS[min(c, 4)] for c in range(channels)])
+            self._interp = _Interpolator(channels)
+        if not x.any() and float(np.abs(self._zi).max()) < _AT_REST:
+            # digital silence with the filters at rest: nothing to filter, nothing to peak
+            self._zi[:] = 0.0
+            self._accumulate_silence(n)
+            self._interp.history[:] = 0.0
+            return
+        # A tiny DC offset keeps the filter states out of subnormal floats when the input falls
+        # silent (those made filtering a session's pauses ten times slower than its speech);
+        # the high-pass stage removes it, so it adds nothing measurable (about -400 dB).
+        y, self._zi = signal.sosfilt(self._sos, x + _DENORMAL_GUARD, axis=0, zi=self._zi)
+        energy = (y * y) @ self._weights  # (n,) weighted sum over channels
+        self._accumulate(energy)
+        self._track_peak(x)
+
+    def _accumulate_silence(self, n: int) -> None:
+        end = self._samples + n
+        j = len(self._subblocks)
+        while self._boundary(j + 1) <= end:
+            self._subblocks.append(self._partial)
+            self._partial = 0.0
+            j += 1
+        self._samples = end
+
+    def _accumulate(self, energy: np.ndarray) -> None:
+        """Add per-frame energies to the 100 ms sub-blocks (boundaries in absolute samples)."""
+        start = self._samples
+        pos = 0
+        j = len(self._subblocks)
+        while (cut := self._boundary(j + 1) - start) <= len(energy):
+            self._subblocks.append(self._partial + float(energy[pos:cut].sum()))
+            self._partial = 0.0
+            pos = cut
+            j += 1
+        self._partial += float(energy[pos:].sum())
+        self._samples = start + len(energy)
+
+    def _track_peak(self, x: np.ndarray) -> None:
+        assert self._interp is not None
+        xx = self._interp.extended(x)
+        self._peak = max(self._peak, float(np.abs(x).max()))
+        env = _Interpolator.envelope_over(xx, len(x), self._peak)
+        if env is not None:
+            self._peak = max(self._peak, float(env.max()))
+
+    def integrated_lufs(self) -> float:
+        rate = self.sample_rate
+        n_gates = (
+            int(round((self._samples / rate - 0.4) / 0.1)) + 1 if self._samples >= 0.4 * rate else 0
+        )
+        if n_gates <= 0:
+            return -math.inf
+        sub = np.frombuffer(self._subblocks, dtype=np.float64)
+        sub = np.append(sub, self._partial)
+        need = n_gates + _SUBBLOCKS_PER_GATE - 1
+        if len(sub) < need:
+            sub = np.append(sub, np.zeros(need - len(sub)))
+        c = np.cumsum(np.concatenate([[0.0], sub]))
+        z = (c[_SUBBLOCKS_PER_GATE : _SUBBLOCKS_PER_GATE + n_gates] - c[:n_gates]) / (0.4 * rate)
+        with np.errstate(divide="ignore"):
+            loudness = -0.691 + 10.0 * np.log10(z)
+        above_abs = z[loudness >= _ABSOLUTE_GATE_LUFS]
+        if len(above_abs) == 0:
+            return -math.inf
+        relative_gate = -0.691 + 10.0 * math.log10(above_abs.mean()) + _RELATIVE_GATE_LU
+        gated = z[(loudness > relative_gate) & (loudness > _ABSOLUTE_GATE_LUFS)]
+        if len(gated) == 0:
+            return -math.inf
+        return -0.691 + 10.0 * math.log10(gated.mean())
+
+    def true_peak_dbtp(self) -> float:
+        peak = self._peak
+        if self._interp is not None:
+            # the interpolator's ringing after the last sample (the file ends in silence)
+            tail = np.zeros((_TP_HISTORY, self._interp.history.shape[1]))
+            env = _Interpolator.envelope_over(
+                np.concatenate([self._interp.history, tail]), len(tail), peak
+            )
+            if env is not None:
+                peak = max(peak, float(env.max()))
+        return gain_to_db(peak)
+
+    def result(self) -> tuple[float, float]:
+        """``(integrated_lufs, true_peak_dbtp)``; feeding may continue afterwards."""
+        return self.integrated_lufs(), self.true_peak_dbtp()
+
+
+# ---- the limiter -------------------------------------------------------------
+
+
+def _running_min(values: np.ndarray, size: int) -> np.ndarray:
+    """Trailing minimum over ``size`` values, valid from index ``size - 1`` (van Herk / Gil-Werman).
+
+    O(n) whatever ``size``: prefix minima within blocks of ``size`` and suffix
+    minima within the same blocks; a window spans at most two blocks.
+    """
+    n = len(values)
+    k = -(-n // size)
+    padded = np.full(k * size, np.inf)
+    padded[:n] = values
+    blocks = padded.reshape(k, size)
+    prefix = np.minimum.accumulate(blocks, axis=1).ravel()
+    suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    out = np.empty(n)
+    out[: size - 1] = np.nan
+    idx = np.arange(size - 1, n)
+    out[size - 1 :] = np.minimum(suffix[idx - size + 1], prefix[idx])
+    return out
+
+
+class _Limiter:
+    """Look-ahead peak limiter on the true-peak envelope; output lags input by ``latency`` frames.
+
+    Gain curve: required gain per frame (ceiling / envelope, at most 1), a
+    running minimum that holds it, then two cascaded moving averages that make
+    smooth S-shaped attack and release ramps. The look-ahead delay is chosen so
+    the smoothed gain is fully down when the peak passes: the ceiling holds.
+    """
+
+    def __init__(
+        self, ceiling: float, sample_rate: int, channels: int, lookahead_s: float, hold_s: float
+    ):
+        self.ceiling = ceiling
+        ramp = max(2, int(round(lookahead_s * sample_rate)))
+        self.w1 = ramp // 2 + 1
+        self.w2 = ramp - self.w1 + 2  # w1 + w2 - 2 == ramp
+        self.window = ramp + 1 + max(0, int(round(hold_s * sample_rate)))
+        self.latency = ramp + _TP_LAG
+        self.interp = _Interpolator(channels)
+        self.g_tail = np.ones(self.window - 1)
+        self.m_tail = np.ones(self.w1 - 1)
+        self.s1_tail = np.ones(self.w2 - 1)
+        self.x_delay = np.zeros((self.latency, channels))
+        self.active = False  # some tail is below 1
+
+    def _required_gain(self, x: np.ndarray) -> np.ndarray | None:
+        xx = self.interp.extended(x)
+        n = len(x)
+        env = _Interpolator.envelope_over(xx, n, self.ceiling)
+        if env is None:
+            return None  # nothing here can reach the ceiling
+        lagged = _column_max(np.abs(xx[len(xx) - n - _TP_LAG : len(xx) - _TP_LAG]))
+        env = np.maximum(env, lagged)
+        with np.errstate(divide="ignore"):
+            return np.minimum(1.0, self.ceiling / env)
+
+    @staticmethod
+    def _trailing(
+        values: np.ndarray, tail: np.ndarray, size: int, op: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Trailing running min or mean of ``size`` over ``values``, continuing from ``tail``."""
+        vv = np.concatenate([tail, values])
+        n = len(values)
+        if op == "min":
+            out = _running_min(vv, size)[len(vv) - n :]
+        else:
+            c = np.cumsum(np.concatenate([[0.0], vv]))
+            out = (
+                c[size : size + n + len(tail) - (size - 1)] - c[: n + len(tail) - (size - 1)]
+            ) / size
+            out = out[len(out) - n :]
+        return out, vv[len(vv) - len(tail) :].copy()
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        g = self._required_gain(x)
+        if g is None and not self.active:
+            s2 = None
+        else:
+            if g is None:
+                g = np.ones(n)
+            m, self.g_tail = self._trailing(g, self.g_tail, self.window, "min")
+            s1, self.m_tail = self._trailing(m, self.m_tail, self.w1, "mean")
+            s2, self.s1_tail = self._trailing(s1, self.s1_tail, self.w2, "mean")
+            self.active = bool(
+                (self.g_tail < 1).any()
+                or (self.m_tail < 1).any()
+                or (self.s1_tail < 1).any()
+                or (s2 < 1).any()
+            )
+            if not self.active:
+                self.g_tail[:] = 1.0
+                self.m_tail[:] = 1.0
+                self.s1_tail[:] = 1.0
+        xx = np.concatenate([self.x_delay, x])
+        out = xx[:n] if s2 is None else xx[:n] * s2[:, None]
+        self.x_delay = xx[n:].copy()
+        return out
+
+
+def limited_blocks(
+    blocks: Iterable[np.ndarray],
+    ceiling_dbtp: float = MAX_TRUE_PEAK_DBTP,
+    sample_rate: int = 44_100,
+    *,
+    lookahead_s: float = 0.005,
+    hold_s: float = 0.02,
+) -> Iterator[np.ndarray]:
+    """The blocks with true peaks held at or under ``ceiling_dbtp``; same block sizes, no added delay.
+
+    Streaming: state (delay line, gain curve tails) is carried across blocks,
+    so memory does not grow with length. Internally the audio is delayed by
+    the look-ahead; that delay is removed again, so each output block lines up
+    sample for sample with its input block (the first one is emitted once the
+    next block has arrived). Frames whose peaks are under the ceiling pass
+    through unchanged. Used by both ``export`` and live playback.
+    """
+    ceiling = db_to_gain(ceiling_dbtp - _LIMITER_MARGIN_DB)
+    limiter: _Limiter | None = None
+    sizes: deque[tuple[int, Any]] = deque()
+    pending: list[np.ndarray] = []
+    pending_frames = 0
+    to_skip = 0
+
+    def take(count: int) -> np.ndarray:
+        nonlocal pending, pending_frames
+        joined = pending[0] if len(pending) == 1 else np.concatenate(pending)
+        out, rest = joined[:count], joined[count:]
+        pending = [rest] if len(rest) else []
+        pending_frames -= count
+        return out
+
+    for block in blocks:
+        x = np.asarray(block)
+        if limiter is None:
+            channels = 1 if x.ndim == 1 else x.shape[1]
+            limiter = _Limiter(ceiling, sample_rate, channels, lookahead_s, hold_s)
+            to_skip = limiter.latency
+        sizes.append((len(x), x.dtype))
+        y = limiter.process(_as_frames(x))
+        if to_skip:
+            cut = min(to_skip, len(y))
+            y = y[cut:]
+            to_skip -= cut
+        if len(y):
+            pending.append(y)
+            pending_frames += len(y)
+        while sizes and sizes[0][0] <= pending_frames:
+            size, dtype = sizes.popleft()
+            out = take(size)
+            yield (out if x.ndim > 1 else out[:, 0]).astype(dtype, copy=False)
+    if limiter is None:
+        return
+    y = limiter.process(np.zeros((limiter.latency, limiter.x_delay.shape[1])))
+    pending.append(y[to_skip:])
+    pending_frames += len(y) - to_skip
+    while sizes:
+        size, dtype = sizes.popleft()
+        out = take(size)
+        yield (out if out.shape[1] > 1 else out[:, 0]).astype(dtype, copy=False)
+
+
+# ---- normalisation -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoudnessReport:
+    """What normalisation decided: the gain, what was measured, and the expected result.
+
+    ``limiter`` says whether the peak limiter is needed to reach the target;
+    when it is, ``final_*`` were measured on the limited audio, otherwise they
+    are the measured values plus the gain (exact for a plain gain).
+    """
+
+    gain_db: float
+    measured_lufs: float
+    true_peak_dbtp: float
+    final_lufs: float
+    final_true_peak_dbtp: float
+    limiter: bool = False
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def measure_blocks(
+    blocks: Iterable[np.ndarray], sample_rate: int, progress: Callable[[int], None] | None = None
+):
+    """Feed every block to a fresh meter; returns ``(integrated_lufs, true_peak_dbtp)``."""
+    meter = LoudnessMeter(sample_rate)
+    for block in blocks:
+        meter.feed(block)
+        if progress is not None:
+            progress(meter.samples)
+    return meter.result()
+
+
+def plan_blocks(
+    plan,
+    speech,
+    *,
+    palette,
+    gain_db: float = 0.0,
+    limit: bool = False,
+    ceiling_dbtp: float = MAX_TRUE_PEAK_DBTP,
+    block_frames: int = 8192,
+):
+    """The plan's rendered blocks at ``gain_db``, through the peak limiter (at ``ceiling_dbtp``) when ``limit``."""
+    from .render import render_blocks
+
+    blocks = render_blocks(
+        plan, speech, palette=palette, block_frames=block_frames, gain_db=gain_db
+    )
+    return limited_blocks(blocks, ceiling_dbtp, plan.sample_rate) if limit else blocks
+
+
+def normalisation_gain_db(
+    plan,
+    speech,
+    *,
+    palette,
+    ceiling_dbtp: float = MAX_TRUE_PEAK_DBTP,
+    block_frames: int = 8192,
+    progress: Callable[[int], None] | None = None,
+) -> LoudnessReport:
+    """The gain that brings the plan to ``TARGET_LUFS`` with true peak at most ``ceiling_dbtp``.
+
+    ``ceiling_dbtp`` defaults to ``MAX_TRUE_PEAK_DBTP``; lossy exports ask for
+    a lower one, as headroom for the codec's own overshoot.
+
+    Renders once at gain 0 and measures. When the gain would push the true
+    peak over the ceiling, renders again with that gain through the limiter,
+    measures what the limiter cost in loudness, and adds that back (the
+    limiter still holds the ceiling). ``progress(done_samples)`` counts the
+    samples rendered across these passes.
+    """
+    rate = plan.sample_rate
+    done = 0
+
+    def tick(base: int) -> Callable[[int], None] | None:
+        if progress is None:
+            return None
+        return lambda n: progress(base + n)
+
+    lufs, peak = measure_blocks(
+        plan_blocks(plan, speech, palette=palette, block_frames=block_frames), rate, tick(done)
+    )
+    done += plan.duration_samples
+    if not math.isfinite(lufs):
+        return LoudnessReport(0.0, lufs, peak, lufs, peak)
+    gain = TARGET_LUFS - lufs
+    if peak + gain <= ceiling_dbtp:
+        return LoudnessReport(gain, lufs, peak, lufs + gain, peak + gain)
+    limited_lufs, limited_peak = measure_blocks(
+        plan_blocks(
+            plan,
+            speech,
+            palette=palette,
+            gain_db=gain,
+            limit=True,
+            ceiling_dbtp=ceiling_dbtp,
+            block_frames=block_frames,
+        ),
+        rate,
+        tick(done),
+    )
+    correction = TARGET_LUFS - limited_lufs if math.isfinite(limited_lufs) else 0.0
+    return LoudnessReport(
+        gain + correction, lufs, peak, limited_lufs + correction, limited_peak, limiter=True
+    )

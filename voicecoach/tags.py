@@ -1,0 +1,163 @@
+"""Tags and chapters of exported files, from the plan's front matter and sections.
+
+Title, teacher as artist, description and album "voicecoach" for every
+format. Chapters: Vorbis ``CHAPTERnnn`` / ``CHAPTERnnnNAME`` comments for
+FLAC, Ogg Vorbis and Opus; ID3v2 ``CHAP`` frames under one ``CTOC`` for MP3
+(and in the ID3 chunk of WAV files). mutagen writes them all, on the finished
+temporary file, before it is renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import ExportError
+
+ALBUM = "voicecoach"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter: a section's title and its span in milliseconds."""
+
+    title: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Tags:
+    title: str
+    artist: str | None = None
+    description: str | None = None
+    album: str = ALBUM
+    chapters: tuple[Chapter, ...] = ()
+
+
+def samples_to_ms(samples: int, sample_rate: int) -> int:
+    """Samples to whole milliseconds, rounded half up (integer arithmetic)."""
+    return (samples * 1000 + sample_rate // 2) // sample_rate
+
+
+def tags_for(plan) -> Tags:
+    """Tags for a plan: title, teacher, description and one chapter per section."""
+    settings = plan.settings
+    sr = plan.sample_rate
+    chapters = tuple(
+        Chapter(s.title, samples_to_ms(s.start_sample, sr), samples_to_ms(s.end_sample, sr))
+        for s in plan.sections
+        if s.end_sample > s.start_sample
+    )
+    return Tags(
+        title=plan.title or settings.title,
+        artist=settings.teacher,
+        description=settings.description,
+        chapters=chapters,
+    )
+
+
+def chapter_timestamp(ms: int) -> str:
+    """``HH:MM:SS.mmm``, the form Vorbis chapter comments use."""
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, milli = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{milli:03d}"
+
+
+def vorbis_comments(tags: Tags) -> list[tuple[str, str]]:
+    """The Vorbis comments (key, value) for FLAC, Ogg Vorbis and Opus, chapters numbered from 001."""
+    out = [("TITLE", tags.title), ("ALBUM", tags.album)]
+    if tags.artist:
+        out.append(("ARTIST", tags.artist))
+    if tags.description:
+        out += [("DESCRIPTION", tags.description), ("COMMENT", tags.description)]
+    for i, ch in enumerate(tags.chapters, start=1):
+        out += [
+            (f"CHAPTER{i:03d}", chapter_timestamp(ch.start_ms)),
+            (f"CHAPTER{i:03d}NAME", ch.title),
+        ]
+    return out
+
+
+def soundfile_strings(tags: Tags) -> dict[str, str]:
+    """The strings libsndfile itself writes (WAV ``LIST/INFO``): title, artist, comment, album."""
+    out = {"title": tags.title, "album": tags.album}
+    if tags.artist:
+        out["artist"] = tags.artist
+    if tags.description:
+        out["comment"] = tags.description
+    return out
+
+
+def _id3_frames(tags: Tags) -> list:
+    from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TPE1, CTOCFlags
+
+    frames = [TIT2(encoding=3, text=tags.title), TALB(encoding=3, text=tags.album)]
+    if tags.artist:
+        frames.append(TPE1(encoding=3, text=tags.artist))
+    if tags.description:
+        frames.append(COMM(encoding=3, lang="eng", desc="", text=tags.description))
+    if tags.chapters:
+        ids = [f"chp{i}" for i in range(1, len(tags.chapters) + 1)]
+        frames.append(
+            CTOC(
+                element_id="toc",
+                flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                child_element_ids=ids,
+                sub_frames=[TIT2(encoding=3, text="Chapters")],
+            )
+        )
+        for cid, ch in zip(ids, tags.chapters, strict=True):
+            frames.append(
+                CHAP(
+                    element_id=cid,
+                    start_time=ch.start_ms,
+                    end_time=ch.end_ms,
+                    start_offset=0xFFFFFFFF,  # "use the times" (ID3v2 chapter spec)
+                    end_offset=0xFFFFFFFF,
+                    sub_frames=[TIT2(encoding=3, text=ch.title)],
+                )
+            )
+    return frames
+
+
+def write_tags(path: str | os.PathLike, fmt: str, tags: Tags) -> None:
+    """Write ``tags`` into the finished file at ``path`` (one of the export formats)."""
+    try:
+        if fmt in ("flac", "ogg", "opus"):
+            from mutagen.flac import FLAC
+            from mutagen.oggopus import OggOpus
+            from mutagen.oggvorbis import OggVorbis
+
+            audio = {"flac": FLAC, "ogg": OggVorbis, "opus": OggOpus}[fmt](path)
+            if audio.tags is None:
+                audio.add_tags()
+            for key, _ in vorbis_comments(tags):
+                if key in audio.tags:
+                    del audio.tags[key]
+            for key, value in vorbis_comments(tags):
+                audio.tags[key] = value
+            audio.save()
+        elif fmt == "mp3":
+            from mutagen.id3 import ID3
+
+            id3 = ID3()
+            for frame in _id3_frames(tags):
+                id3.add(frame)
+            id3.save(path, v2_version=4)
+        elif fmt == "wav":
+            from mutagen.wave import WAVE
+
+            wave = WAVE(path)
+            if wave.tags is None:
+                wave.add_tags()
+            for frame in _id3_frames(tags):
+                wave.tags.add(frame)
+            wave.save(v2_version=4)
+        else:
+            raise ExportError(f"no tag writer for format {fmt!r}")
+    except ExportError:
+        raise
+    except Exception as e:  # mutagen raises its own error types and plain OSError
+        raise ExportError(f"could not write tags into {path}: {e}") from e
