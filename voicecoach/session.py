@@ -153,11 +153,19 @@ class Session:
 
     def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
         """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``."""
+        from .phrases import PAUSED
         from .playback import play_plan
 
         plan = self.plan(sample_rate=sample_rate)
+        self.speech.prepare([PAUSED])  # "paused" in the session's own voice
+        paused = self.speech.audio(self.speech.key(PAUSED))
         return play_plan(
-            plan, self.speech.audio, palette=self.palette, start_sample=start_sample, **options
+            plan,
+            self.speech.audio,
+            palette=self.palette,
+            start_sample=start_sample,
+            paused_speech=paused,
+            **options,
         )
 
     def close(self) -> None:
