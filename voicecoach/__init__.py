@@ -1,9 +1,9 @@
 """voicecoach: guided bodywork sessions by voice, for practice with your eyes closed.
 
-    import voicecoach
-    session = voicecoach.load("upper-back")      # built-in name or path to a script
-    plan = session.plan()                        # exact timed plan (integer samples)
-    session.export("upper-back.mp3", captions=True)
+import voicecoach
+session = voicecoach.load("upper-back")      # built-in name or path to a script
+plan = session.plan()                        # exact timed plan (integer samples)
+session.export("upper-back.mp3", captions=True)
 """
 
 from __future__ import annotations

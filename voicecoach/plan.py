@@ -87,7 +87,12 @@ class Plan:
 
         events = []
         for e in self.events:
-            d = {"kind": e.kind, "start_s": t(e.start_sample), "end_s": t(e.end_sample), "line": e.line}
+            d = {
+                "kind": e.kind,
+                "start_s": t(e.start_sample),
+                "end_s": t(e.end_sample),
+                "line": e.line,
+            }
             if e.kind == "speech":
                 d["text"] = e.text
             if e.kind == "tone":
@@ -97,7 +102,12 @@ class Plan:
             "title": self.title,
             "duration_s": t(self.duration_samples),
             "sample_rate": sr,
-            "sections": [{"title": s.title, "start_s": t(s.start_sample), "line": s.line} for s in self.sections],
+            "sections": [
+                {"title": s.title, "start_s": t(s.start_sample), "line": s.line}
+                for s in self.sections
+            ],
             "events": events,
-            "warnings": [{"line": w.line, "col": w.col, "message": w.message} for w in self.warnings],
+            "warnings": [
+                {"line": w.line, "col": w.col, "message": w.message} for w in self.warnings
+            ],
         }

@@ -7,7 +7,19 @@ rounds to the nearest sample (half to even, Python's ``round``) exactly once.
 from __future__ import annotations
 
 DEFAULT_SAMPLE_RATE = 44_100  # Hz, output rate of plans and renders
-SUPPORTED_SAMPLE_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000, 88_200, 96_000)
+SUPPORTED_SAMPLE_RATES = (
+    8_000,
+    11_025,
+    12_000,
+    16_000,
+    22_050,
+    24_000,
+    32_000,
+    44_100,
+    48_000,
+    88_200,
+    96_000,
+)
 
 
 def seconds_to_samples(seconds: float, sample_rate: int) -> int:
