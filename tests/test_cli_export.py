@@ -1,0 +1,100 @@
+"""`voicecoach export` through the CLI (several scripts, --jobs, formats) and `play --from` parsing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from voicecoach.cli import _parse_from, main
+from voicecoach.errors import UsageError
+from voicecoach.session import load
+
+SHORT = """---
+title: {title}
+teacher: Test Teacher
+lead_in: 0.5s
+---
+# One
+Breathe in gently.
+[breathe 2-2 x1 guide 0]
+# Two
+[hold 6s quiet]
+"""
+
+
+def write(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.md"
+    path.write_text(SHORT.format(title=name.capitalize()), encoding="utf-8")
+    return path
+
+
+def test_export_several_scripts_in_parallel_to_a_folder(tmp_path):
+    a, b = write(tmp_path, "alpha"), write(tmp_path, "beta")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicecoach.cli", "export", str(a), str(b), "-o", str(out)]
+        + ["--format", "flac", "--jobs", "2", "--captions", "--engine", "system"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("wrote ") == 2 and "LUFS" in proc.stdout
+    for name in ("alpha", "beta"):
+        info = sf.info(str(out / f"{name}.flac"))
+        assert info.samplerate == 44_100 and info.channels == 2
+        with load(tmp_path / f"{name}.md", engine="system") as session:
+            assert info.frames == session.plan().duration_samples
+        assert (out / f"{name}.vtt").read_text().startswith("WEBVTT")
+    assert "\r" not in proc.stderr  # no progress bar when not on a terminal
+
+
+def test_export_defaults_to_wav_in_the_current_folder(tmp_path, monkeypatch, capsys):
+    script = write(tmp_path, "gamma")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["export", str(script), "--engine", "system"]) == 0
+    assert sf.info(str(work / "gamma.wav")).channels == 2
+
+
+def test_export_reports_script_errors_with_their_lines(tmp_path, capsys):
+    bad = tmp_path / "bad.md"
+    bad.write_text("Hello.\n[hold]\n", encoding="utf-8")
+    assert main(["export", str(bad), "-o", str(tmp_path / "bad.wav"), "--engine", "system"]) == 1
+    _, err = capsys.readouterr()
+    assert f"{bad}:2:2: error: hold needs a duration" in err
+    assert not (tmp_path / "bad.wav").exists()
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    path = write(tmp_path_factory.mktemp("from"), "delta")
+    with load(path, engine="system") as session:
+        return session.plan()
+
+
+@pytest.mark.parametrize(
+    "value,seconds", [("0", 0), ("2", 2), ("0:02", 2), ("2s", 2), ("0:00:03", 3), ("1.5", 1.5)]
+)
+def test_from_accepts_times(plan, value, seconds):
+    assert _parse_from(value, plan) == round(seconds * plan.sample_rate)
+
+
+@pytest.mark.parametrize("value", ["two", "TWO", "Tw"])
+def test_from_accepts_a_section_title_or_its_start(plan, value):
+    (two,) = [s for s in plan.sections if s.title == "Two"]
+    assert _parse_from(value, plan) == two.start_sample
+
+
+@pytest.mark.parametrize(
+    "value,message", [("9:99:00", "lasts only"), ("warmup", "no time and no section")]
+)
+def test_from_rejects_what_it_cannot_place(plan, value, message):
+    with pytest.raises(UsageError, match=message):
+        _parse_from(value, plan)
