@@ -322,7 +322,8 @@ def test_missing_folder_is_a_clear_error(tmp_path):
         )
 
 
-def test_progress_counts_up_to_the_total(tmp_path):
+def test_progress_counts_up_to_the_total(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))  # nothing measured yet
     calls = []
     plan = make_plan()
     export_plan(
@@ -351,6 +352,91 @@ def test_normalisation_gain_reaches_the_target_with_the_limiter():
     assert report.final_lufs == pytest.approx(TARGET_LUFS, abs=0.01)
     assert report.final_true_peak_dbtp <= MAX_TRUE_PEAK_DBTP
     assert report.gain_db > TARGET_LUFS - report.measured_lufs  # the limiter's loss is given back
+
+
+def test_second_export_reuses_the_loudness_and_writes_the_same_audio(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    plan, palette = make_plan(), load_palette(None)
+
+    def passes(path):
+        calls = []
+        result = export_plan(
+            plan, speech_lookup, path, palette=palette, progress=lambda d, t: calls.append(t)
+        )
+        return result, calls[-1] // plan.duration_samples
+
+    first, first_passes = passes(tmp_path / "a.wav")
+    again, again_passes = passes(tmp_path / "b.wav")
+    as_flac, flac_passes = passes(tmp_path / "c.flac")
+    assert not first.loudness_cached and first.limiter and first_passes >= 2
+    assert again.loudness_cached and again_passes == 1
+    assert as_flac.loudness_cached and flac_passes == 1
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    assert (again.gain_db, again.integrated_lufs, again.true_peak_dbtp) == (
+        first.gain_db,
+        first.integrated_lufs,
+        first.true_peak_dbtp,
+    )
+    wav, _ = sf.read(tmp_path / "a.wav", dtype="int16")
+    flac, _ = sf.read(tmp_path / "c.flac", dtype="int16")
+    assert np.abs(wav.astype(int) - flac).max() <= 1  # the same samples (FLAC rounds on its own)
+    # play finds the export's decision: it plays exactly what the file holds, measuring nothing
+    from voicecoach.playback import Loudness
+
+    loud = Loudness.measure(plan, speech_lookup, palette)
+    assert loud.wait(30)
+    assert loud.cached and loud.error is None
+    assert (loud.gain_db, loud.limit) == (first.gain_db, first.limiter)
+
+
+def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    from voicecoach.loudness import cache_path, cached_measurement, read_cache
+    from voicecoach.playback import Loudness
+
+    plan, palette = make_plan(), load_palette(None)
+    loud = Loudness.measure(plan, speech_lookup, palette)  # play measures first
+    assert loud.wait(60) and loud.error is None and not loud.cached
+    path = cache_path(plan, palette)
+    assert cached_measurement(path) is not None
+    calls = []
+    result = export_plan(
+        plan,
+        speech_lookup,
+        tmp_path / "a.wav",
+        palette=palette,
+        progress=lambda d, t: calls.append(t),
+    )
+    assert calls[-1] // plan.duration_samples == 1  # no measuring pass: only the write (limited)
+    assert not result.loudness_cached  # the write itself was measured
+    assert result.integrated_lufs == pytest.approx(TARGET_LUFS, abs=0.5)
+    assert set(read_cache(path)["decisions"]) == {"play", "export-lossless"}
+
+
+def test_broken_loudness_cache_only_costs_a_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    from voicecoach.loudness import cache_path
+
+    plan, palette = make_plan(), load_palette(None)
+    path = cache_path(plan, palette)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"version": 2, "decisions": {"export-lossless": {"gain_db": "x"}}')
+    result = export_plan(plan, speech_lookup, tmp_path / "a.wav", palette=palette)
+    assert not result.loudness_cached
+    assert result.integrated_lufs == pytest.approx(TARGET_LUFS, abs=0.5)
+    assert result.true_peak_dbtp <= MAX_TRUE_PEAK_DBTP
+
+
+def test_pcm16_conversion_is_libsndfiles_bit_for_bit(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1.2, 1.2, (200_000, 2)).astype(np.float32)  # some over full scale
+    x[:2000] = rng.normal(0, 1e-6, (2000, 2))  # around zero, where rounding rules differ
+    x[2000:4000] = (rng.integers(-32768, 32767, (2000, 2)) + 0.5) / np.float32(32768)  # ties
+    x[4000:6000] = rng.integers(-32768, 32767, (2000, 2)) / np.float32(32768)
+    x[6000] = [1.0, -1.0]
+    sf.write(tmp_path / "ref.wav", x, 44_100, subtype="PCM_16")
+    reference, _ = sf.read(tmp_path / "ref.wav", dtype="int16")
+    np.testing.assert_array_equal(export_mod.pcm16(x), reference)
 
 
 # ---- atomic writes -------------------------------------------------------------------------------

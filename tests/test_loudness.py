@@ -207,3 +207,36 @@ def test_limiter_gain_is_smooth():
         np.abs(np.diff(gain_db)).max() < 7.0
     )  # the 5 ms S-ramp spreads the 5 dB change over windows
     assert 20 * np.log10(np.abs(y).max()) <= -1.0
+
+
+def test_oversampling_filter_and_envelope_equal_scipys():
+    from scipy import signal
+
+    from voicecoach import loudness
+
+    taps = signal.firwin(49, 1 / 4, window=("kaiser", 8.0)) * 4
+    np.testing.assert_allclose(loudness._TP_FILTER, taps, atol=1e-15)
+    x = np.random.default_rng(2).normal(0, 0.3, (5000, 2))
+    n = 4000
+    up = signal.upfirdn(loudness._TP_FILTER, x, up=4, axis=0)[4 * (len(x) - n) :][: 4 * n]
+    reference = np.abs(up).max(axis=1).reshape(n, 4).max(axis=1)
+    got = loudness._Interpolator.envelope_of(x, n)
+    np.testing.assert_allclose(got, reference, atol=1e-12)
+
+
+def test_limiter_output_does_not_depend_on_block_sizes():
+    x = _crest_signal(4.0)
+    whole = np.concatenate(list(limited_blocks(_blocks(x, 50_000), -1.0, SR)))
+    pieces = np.concatenate(list(limited_blocks(_blocks(x, 97), -1.0, SR)))
+    assert not np.array_equal(whole, x)  # it acted
+    np.testing.assert_allclose(pieces, whole, atol=1e-6)
+
+
+def test_limiter_passes_blocks_under_the_ceiling_through_as_they_are():
+    x = _crest_signal(3.0)
+    blocks = _blocks(x, 4096)
+    out = list(limited_blocks(blocks, -1.0, SR))
+    quiet = [i for i, b in enumerate(blocks) if np.abs(b).max() < db_to_gain(-1.0) / 1.8]
+    quiet = [i for i in quiet if 0 < i < len(blocks) - 1 and i - 1 in quiet and i + 1 in quiet]
+    assert quiet
+    assert all(out[i] is blocks[i] for i in quiet)  # no copy where nothing changes

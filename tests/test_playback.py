@@ -312,7 +312,8 @@ def test_pause_and_resume_from_the_start_of_the_cut_phrase(
     a = phrase(ref, plan, "a")
     # before the pause: the start of phrase a, as exported
     head = int(0.5 * RATE)
-    assert locate(x[start_frame - 50 : start_frame + head + 50], a[:head])[1] > MATCH
+    skip = int(RIG_START_LOSS_S * RATE)  # the monitor may miss the stream's first frames
+    assert locate(x[start_frame - 50 : start_frame + head + 50], a[skip:head])[1] > MATCH
     # "paused" is said (here: the default two-note cue), then silence until the resume key
     p0, p1 = rec.frame_at_time(t_pause), rec.frame_at_time(t_pause + 1.0)
     paused_cue = ui_sounds(PALETTE, RATE)["paused"]

@@ -1,7 +1,9 @@
 """The file sink: a plan, normalised to -16 LUFS, written atomically as WAV/FLAC/OGG/MP3/Opus.
 
 Two passes over the streaming renderer (measure, then write), so memory stays
-flat whatever the session length. The audio goes to a temporary file in the
+flat whatever the session length. Both results go to the loudness cache
+(``loudness.cache_path``, shared with ``play``): exporting the same audio
+again, or to another lossless format, renders once, straight into the file. The audio goes to a temporary file in the
 target folder (``.NAME.part-PID-XXXX``) that is renamed over the target only
 when it is complete and tagged: Ctrl-C, SIGTERM or a full disk remove the
 temporary file and leave any earlier file of that name untouched. A kill -9
@@ -27,7 +29,18 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ExportError, UsageError
-from .loudness import MAX_TRUE_PEAK_DBTP, TARGET_LUFS, LoudnessMeter, measure_blocks, plan_blocks
+from .loudness import (
+    LOSSLESS_DECISION,
+    MAX_TRUE_PEAK_DBTP,
+    TARGET_LUFS,
+    LoudnessMeter,
+    cache_path,
+    cached_decision,
+    cached_measurement,
+    measure_blocks,
+    plan_blocks,
+    update_cache,
+)
 
 FORMATS = frozenset({"wav", "flac", "ogg", "mp3", "opus"})
 OPUS_SAMPLE_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
@@ -77,6 +90,7 @@ class ExportResult:
     captions_path: Path | None = None
     gain_db: float = 0.0
     limiter: bool = False
+    loudness_cached: bool = False  # gain and loudness came from an earlier export of the same audio
 
 
 def format_for(path: str | os.PathLike | None, fmt: str | None = None) -> str:
@@ -268,6 +282,9 @@ def export_plan(
     the decoded true peak over the ceiling. ``progress(done, total)`` counts
     samples over all passes (``total`` grows when a pass is added).
     ``captions`` also writes a WebVTT file beside the audio (same stem).
+    The loudness cache skips pass 1 when this audio was measured before (by
+    ``export`` or ``play``), and every pass but the writing one when it was
+    exported before in the same kind of format.
     """
     from .captions import captions_path_for, write_captions
     from .tags import tags_for, write_tags
@@ -282,23 +299,21 @@ def export_plan(
     lossy = fmt in _LOSSY
     work = _Work(progress, duration)
 
+    cache = cache_path(plan, palette)
+    decision_name = LOSSLESS_DECISION if not lossy else f"export-{fmt}"
+    known = cached_decision(cache, decision_name, ("ceiling_dbtp", "lufs", "true_peak_dbtp"))
+    cached = known is not None
     part: Path | None = None
     with _sigterm_cleans_up():
         try:
-            work.add_passes(2 + (1 if lossy else 0))
-            measured_lufs, measured_peak = measure_blocks(
-                plan_blocks(plan, speech, palette=palette, block_frames=block_frames), rate, work.at
-            )
-            work.next_pass()
-            gain = TARGET_LUFS - measured_lufs if math.isfinite(measured_lufs) else 0.0
-            headroom_db = _CODEC_HEADROOM_DB if lossy else 0.0
-            part = _new_part_path(target)
-            for attempt in range(3):
-                if attempt:
-                    work.add_passes(1 + (1 if lossy else 0))
-                ceiling = MAX_TRUE_PEAK_DBTP - headroom_db
-                limit = measured_peak + gain > ceiling
-                metered = _write_audio(
+            if known is not None:
+                # this audio was exported before: its gain, limiter and loudness are known
+                work.add_passes(1)
+                gain, limit = float(known["gain_db"]), bool(known["limiter"])
+                ceiling = float(known["ceiling_dbtp"])
+                lufs, peak = float(known["lufs"]), float(known["true_peak_dbtp"])
+                part = _new_part_path(target)
+                _write_audio(
                     part,
                     fmt,
                     plan,
@@ -310,27 +325,26 @@ def export_plan(
                     tags,
                     block_frames,
                     work,
-                    meter=limit and not lossy,
+                    meter=False,
                 )
                 work.next_pass()
-                if lossy:
-                    # a listener hears the decoded file: measure that
-                    lufs, peak = _measure_file(part, work)
-                    work.next_pass()
-                elif limit:
-                    lufs, peak = metered
-                else:  # a plain gain: the measurement scales exactly
-                    lufs, peak = measured_lufs + gain, measured_peak + gain
-                again = False
-                if limit and math.isfinite(lufs) and abs(lufs - TARGET_LUFS) > _LOUDNESS_SLACK_LU:
-                    # give back what the limiter took off; it still holds the ceiling
-                    gain += TARGET_LUFS - lufs
-                    again = True
-                if lossy and peak > MAX_TRUE_PEAK_DBTP:
-                    headroom_db += peak - MAX_TRUE_PEAK_DBTP + 0.3
-                    again = True
-                if not again:
-                    break
+            else:
+                lufs, peak, gain, limit, ceiling, part = _decide_and_write(
+                    target, fmt, plan, speech, palette, tags, block_frames, work, cache
+                )
+                update_cache(
+                    cache,
+                    decision=(
+                        decision_name,
+                        {
+                            "gain_db": gain,
+                            "limiter": limit,
+                            "ceiling_dbtp": ceiling,
+                            "lufs": lufs,
+                            "true_peak_dbtp": peak,
+                        },
+                    ),
+                )
             write_tags(part, fmt, tags)
             _finish(part, target)
             part = None
@@ -355,7 +369,76 @@ def export_plan(
         captions_path=captions_path,
         gain_db=gain,
         limiter=limit,
+        loudness_cached=cached,
     )
+
+
+def _decide_and_write(target, fmt, plan, speech, palette, tags, block_frames, work, cache):
+    """Measure (unless cached), write at the normalising gain, and correct until in range.
+
+    Returns ``(lufs, true_peak_dbtp, gain_db, limiter, ceiling_dbtp, part)``
+    with ``part`` the written temporary file (removed again on failure).
+    """
+    rate = plan.sample_rate
+    lossy = fmt in _LOSSY
+    work.add_passes(1 + (1 if lossy else 0))
+    measured = cached_measurement(cache)
+    if measured is None:
+        work.add_passes(1)
+        measured = measure_blocks(
+            plan_blocks(plan, speech, palette=palette, block_frames=block_frames), rate, work.at
+        )
+        work.next_pass()
+        update_cache(cache, measured=measured)
+    measured_lufs, measured_peak = measured
+    gain = TARGET_LUFS - measured_lufs if math.isfinite(measured_lufs) else 0.0
+    headroom_db = _CODEC_HEADROOM_DB if lossy else 0.0
+    part = _new_part_path(target)
+    try:
+        for attempt in range(3):
+            if attempt:
+                work.add_passes(1 + (1 if lossy else 0))
+            ceiling = MAX_TRUE_PEAK_DBTP - headroom_db
+            limit = measured_peak + gain > ceiling
+            metered = _write_audio(
+                part,
+                fmt,
+                plan,
+                speech,
+                palette,
+                gain,
+                limit,
+                ceiling,
+                tags,
+                block_frames,
+                work,
+                meter=limit and not lossy,
+            )
+            work.next_pass()
+            if lossy:
+                # a listener hears the decoded file: measure that
+                lufs, peak = _measure_file(part, work)
+                work.next_pass()
+            elif limit:
+                assert metered is not None
+                lufs, peak = metered
+            else:  # a plain gain: the measurement scales exactly
+                lufs, peak = measured_lufs + gain, measured_peak + gain
+            again = False
+            if limit and math.isfinite(lufs) and abs(lufs - TARGET_LUFS) > _LOUDNESS_SLACK_LU:
+                # give back what the limiter took off; it still holds the ceiling
+                gain += TARGET_LUFS - lufs
+                again = True
+            if lossy and peak > MAX_TRUE_PEAK_DBTP:
+                headroom_db += peak - MAX_TRUE_PEAK_DBTP + 0.3
+                again = True
+            if not again:
+                break
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+        raise
+    return lufs, peak, gain, limit, ceiling, part
 
 
 class _Work:
@@ -431,12 +514,9 @@ def _write_audio(
                 ceiling_dbtp=ceiling,
                 block_frames=block_frames,
             )
+            encode = _encoder(f, fmt, meter_)
             for block in blocks:
-                if meter_ is not None:
-                    meter_.feed(block)
-                if float(np.abs(block).max(initial=0.0)) > 1.0:
-                    block = np.clip(block, -1.0, 1.0)
-                _write_block(f, block)
+                encode(block)
                 written += len(block)
                 work.at(written)
     except sf.LibsndfileError as e:
@@ -444,6 +524,37 @@ def _write_audio(
             raise OSError(errno.ENOSPC, "No space left on device") from e
         raise ExportError(f"could not write {part}: {e}") from e
     return meter_.result() if meter_ is not None else None
+
+
+def _encoder(sound_file, fmt: str, meter: LoudnessMeter | None) -> Callable[[np.ndarray], None]:
+    """What happens to each rendered block: meter it, convert it, hand it to libsndfile."""
+
+    def consume(block: np.ndarray) -> None:
+        if meter is not None:
+            meter.feed(block)
+        if fmt == "wav":  # (libsndfile's FLAC encoder rounds differently: left to it)
+            block = pcm16(block)  # clips too
+        elif float(np.abs(block).max(initial=0.0)) > 1.0:
+            block = np.clip(block, -1.0, 1.0)
+        _write_block(sound_file, block)
+
+    return consume
+
+
+def pcm16(block: np.ndarray) -> np.ndarray:
+    """Float samples as libsndfile stores them in a 16-bit PCM WAV, bit for bit, but about 3x faster.
+
+    libsndfile scales to 32 bits with rounding to nearest (even), clips, and
+    keeps the top 16 bits (an arithmetic shift, i.e. floor). All steps here are
+    exact in float32 (scaling by powers of two), so the result is identical;
+    ``tests/test_export.py`` compares it with libsndfile's own conversion.
+    """
+    y = np.multiply(block, np.float32(2.0**31), dtype=np.float32)
+    np.rint(y, out=y)
+    y *= np.float32(2.0**-16)
+    np.floor(y, out=y)
+    np.clip(y, -32768.0, 32767.0, out=y)
+    return y.astype(np.int16)
 
 
 def _measure_file(path: Path, work) -> tuple[float, float]:

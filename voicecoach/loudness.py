@@ -6,19 +6,28 @@ session is measured in memory proportional to its number of 100 ms sub-blocks,
 never to its number of samples. When a plain gain cannot reach the target
 without passing the peak ceiling (speech has a high crest factor), a streaming
 look-ahead limiter (``limited_blocks``) holds the peaks down instead.
+
+Measurements and the decisions taken from them are kept in a small disk cache
+(``cache_path``), shared by ``export`` and ``play``, so the same audio is
+measured once. Importing this module does not import ``scipy.signal`` (only
+the meter's K-weighting filter needs it): the limiter and the true-peak
+oversampler are plain numpy, so ``play`` with a known gain never loads scipy.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
-from scipy import signal
+from numpy.lib.stride_tricks import sliding_window_view
 
 TARGET_LUFS = -16.0
 MAX_TRUE_PEAK_DBTP = -1.0
@@ -83,10 +92,16 @@ def _k_weighting_sos(sample_rate: int) -> np.ndarray:
 def _oversampling_filter() -> tuple[np.ndarray, float]:
     """The 4x interpolation FIR and its worst-case gain over any input (max L1 norm of a phase).
 
-    The bound lets the true-peak meter skip blocks whose sample peak, times
-    the bound, cannot beat the peak already found: exact, and much cheaper.
+    The same taps as ``scipy.signal.firwin(49, 1/4, window=("kaiser", 8.0)) * 4``
+    (windowed sinc, unit DC gain per phase), made with numpy so that importing
+    this module does not import ``scipy.signal`` (``play`` starts faster).
+    The bound lets the true-peak meter skip frames whose neighbourhood's
+    sample peak, times the bound, cannot beat the level that matters: exact.
     """
-    taps = signal.firwin(_TP_TAPS, 1.0 / _OVERSAMPLE, window=("kaiser", 8.0)) * _OVERSAMPLE
+    m = np.arange(_TP_TAPS) - (_TP_TAPS - 1) / 2
+    cutoff = 1.0 / _OVERSAMPLE
+    h = cutoff * np.sinc(cutoff * m) * np.kaiser(_TP_TAPS, 8.0)
+    taps = h / h.sum() * _OVERSAMPLE
     bound = max(float(np.abs(taps[p::_OVERSAMPLE]).sum()) for p in range(_OVERSAMPLE))
     return taps, bound
 
@@ -94,8 +109,23 @@ def _oversampling_filter() -> tuple[np.ndarray, float]:
 _TP_FILTER, _TP_BOUND = _oversampling_filter()
 _TP_HISTORY = -(-len(_TP_FILTER) // _OVERSAMPLE)  # input samples the interpolator looks back
 _TP_LAG = (len(_TP_FILTER) - 1) // 2 // _OVERSAMPLE  # its group delay, in input samples
-# frames: blocks are checked, and oversampled only where needed, in chunks this long
-_TP_CHUNK = 512
+_TP_PHASE_TAPS = _TP_HISTORY  # taps per polyphase branch (13)
+
+
+def _phase_matrix() -> np.ndarray:
+    """``(taps_per_phase, 4)``: a window ``xx[q-12 .. q]`` times it gives the 4 points ``4q .. 4q+3``.
+
+    Output ``4q + r`` of the zero-stuffed, filtered signal (what
+    ``upfirdn(_TP_FILTER, xx, up=4)`` gives) is ``sum_j h[r + 4j] * xx[q - j]``.
+    """
+    table = np.zeros((_OVERSAMPLE, _TP_PHASE_TAPS))
+    for r in range(_OVERSAMPLE):
+        branch = _TP_FILTER[r::_OVERSAMPLE]
+        table[r, : len(branch)] = branch
+    return np.ascontiguousarray(table[:, ::-1].T)
+
+
+_TP_MATRIX = _phase_matrix()
 
 
 def _column_max(a: np.ndarray) -> np.ndarray:
@@ -112,6 +142,18 @@ def _as_frames(block: np.ndarray) -> np.ndarray:
     return a.reshape(-1, 1) if a.ndim == 1 else a
 
 
+def _envelope_at(xx: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Oversampled envelope at frames ``q`` of ``xx`` (each ``q >= 12``): max |.| over the 4 points and channels."""
+    env = None
+    rows = q - (_TP_PHASE_TAPS - 1)
+    for c in range(xx.shape[1]):
+        windows = sliding_window_view(xx[:, c], _TP_PHASE_TAPS)  # windows[s] = xx[s : s + 13, c]
+        e = _column_max(np.abs(windows[rows] @ _TP_MATRIX))
+        env = e if env is None else np.maximum(env, e)
+    assert env is not None
+    return env
+
+
 class _Interpolator:
     """4x oversampling with state carried across blocks.
 
@@ -123,6 +165,23 @@ class _Interpolator:
     def __init__(self, channels: int):
         self.history = np.zeros((_TP_HISTORY, channels))
 
+    def skip_if_quiet(self, x: np.ndarray, threshold: float) -> bool:
+        """True, with the history moved on, when ``envelope_over`` would skip all of ``x``.
+
+        The same test (no input sample over ``threshold / _TP_BOUND``), made
+        on ``x`` in its own dtype without building the float64 extended
+        block: most blocks of a session (silence, tones, quiet speech) end here.
+        """
+        top = max(float(x.max()), -float(x.min())) if len(x) else 0.0
+        limit = threshold / _TP_BOUND
+        if top > limit or float(np.abs(self.history).max()) > limit:
+            return False
+        if len(x) >= _TP_HISTORY:
+            self.history = x[-_TP_HISTORY:].astype(np.float64)
+        else:
+            self.history = np.concatenate([self.history, x])[-_TP_HISTORY:]
+        return True
+
     def extended(self, x: np.ndarray) -> np.ndarray:
         xx = np.concatenate([self.history, x])
         self.history = xx[-_TP_HISTORY:].copy()  # a copy: a view would keep the block alive
@@ -131,29 +190,29 @@ class _Interpolator:
     @staticmethod
     def envelope_of(xx: np.ndarray, n: int) -> np.ndarray:
         """Oversampled envelope for the last ``n`` frames of ``xx`` (history included)."""
-        up = signal.upfirdn(_TP_FILTER, xx, up=_OVERSAMPLE, axis=0)
-        start = _OVERSAMPLE * (len(xx) - n)
-        seg = _column_max(np.abs(up[start : start + _OVERSAMPLE * n]))
-        return _column_max(seg.reshape(n, _OVERSAMPLE))
+        return _envelope_at(xx, np.arange(len(xx) - n, len(xx)))
 
     @staticmethod
     def envelope_over(xx: np.ndarray, n: int, threshold: float) -> np.ndarray | None:
         """Like ``envelope_of``, but only where it could exceed ``threshold``; 0 elsewhere.
 
-        A chunk is skipped when every input it depends on, times the filter's
-        worst-case gain, stays at or under ``threshold``: the skip is exact.
-        ``None`` when the whole block is skipped.
+        A frame is skipped when every input it depends on (itself and the 12
+        before it), times the filter's worst-case gain, stays at or under
+        ``threshold``: the skip is exact. ``None`` when the whole block is skipped.
         """
         mag = _column_max(np.abs(xx))
-        limit = threshold / _TP_BOUND
-        if float(mag.max()) <= limit:
+        hot = mag > threshold / _TP_BOUND
+        if not hot.any():
             return None
         hist = len(xx) - n
+        counts = np.zeros(len(hot) + 1, dtype=np.int32)
+        np.cumsum(hot, dtype=np.int32, out=counts[1:])
+        # hot inputs among frame q's window xx[q-12 .. q], for q = hist .. hist+n-1
+        lo = hist - (_TP_PHASE_TAPS - 1)
+        needed = np.flatnonzero(counts[hist + 1 : hist + n + 1] - counts[lo : lo + n])
         env = np.zeros(n)
-        for c in range(0, n, _TP_CHUNK):
-            size = min(_TP_CHUNK, n - c)
-            if float(mag[c : hist + c + size].max()) > limit:
-                env[c : c + size] = _Interpolator.envelope_of(xx[c : hist + c + size], size)
+        if len(needed):
+            env[needed] = _envelope_at(xx, needed + hist)
         return env
 
 
@@ -202,6 +261,8 @@ class LoudnessMeter:
         # A tiny DC offset keeps the filter states out of subnormal floats when the input falls
         # silent (those made filtering a session's pauses ten times slower than its speech);
         # the high-pass stage removes it, so it adds nothing measurable (about -400 dB).
+        from scipy import signal  # here, not at import: play may never need the meter
+
         y, self._zi = signal.sosfilt(self._sos, x + _DENORMAL_GUARD, axis=0, zi=self._zi)
         energy = (y * y) @ self._weights  # (n,) weighted sum over channels
         self._accumulate(energy)
@@ -231,8 +292,10 @@ class LoudnessMeter:
 
     def _track_peak(self, x: np.ndarray) -> None:
         assert self._interp is not None
+        self._peak = max(self._peak, float(x.max()), -float(x.min()))
+        if self._interp.skip_if_quiet(x, self._peak):
+            return
         xx = self._interp.extended(x)
-        self._peak = max(self._peak, float(np.abs(x).max()))
         env = _Interpolator.envelope_over(xx, len(x), self._peak)
         if env is not None:
             self._peak = max(self._peak, float(env.max()))
@@ -312,7 +375,12 @@ class _Limiter:
     """
 
     def __init__(
-        self, ceiling: float, sample_rate: int, channels: int, lookahead_s: float, hold_s: float
+        self,
+        ceiling: float,
+        sample_rate: int,
+        channels: int,
+        lookahead_s: float,
+        hold_s: float,
     ):
         self.ceiling = ceiling
         ramp = max(2, int(round(lookahead_s * sample_rate)))
@@ -320,14 +388,17 @@ class _Limiter:
         self.w2 = ramp - self.w1 + 2  # w1 + w2 - 2 == ramp
         self.window = ramp + 1 + max(0, int(round(hold_s * sample_rate)))
         self.latency = ramp + _TP_LAG
+        # frames after the last one under 1 until the smoothed gain is back at 1
+        self.settle = (self.window - 1) + (self.w1 - 1) + (self.w2 - 1)
         self.interp = _Interpolator(channels)
         self.g_tail = np.ones(self.window - 1)
         self.m_tail = np.ones(self.w1 - 1)
         self.s1_tail = np.ones(self.w2 - 1)
-        self.x_delay = np.zeros((self.latency, channels))
         self.active = False  # some tail is below 1
 
     def _required_gain(self, x: np.ndarray) -> np.ndarray | None:
+        if self.interp.skip_if_quiet(x, self.ceiling):
+            return None
         xx = self.interp.extended(x)
         n = len(x)
         env = _Interpolator.envelope_over(xx, n, self.ceiling)
@@ -335,6 +406,8 @@ class _Limiter:
             return None  # nothing here can reach the ceiling
         lagged = _column_max(np.abs(xx[len(xx) - n - _TP_LAG : len(xx) - _TP_LAG]))
         env = np.maximum(env, lagged)
+        if float(env.max()) <= self.ceiling:
+            return None  # the gain would be 1 everywhere: the same as skipping
         with np.errstate(divide="ignore"):
             return np.minimum(1.0, self.ceiling / env)
 
@@ -355,31 +428,46 @@ class _Limiter:
             out = out[len(out) - n :]
         return out, vv[len(vv) - len(tail) :].copy()
 
-    def process(self, x: np.ndarray) -> np.ndarray:
+    def gain_span(self, x: np.ndarray) -> tuple[int, int, np.ndarray] | None:
+        """Feed a block; the smoothed gain where it is under 1, as ``(a, b, gains)``, else ``None``.
+
+        The gain curve lags the input by ``latency`` frames: ``gains`` apply
+        to frames ``a .. b`` of this block's span of the delayed stream, i.e.
+        to the input frames ``latency`` earlier.
+        """
         n = len(x)
         g = self._required_gain(x)
-        if g is None and not self.active:
-            s2 = None
-        else:
+        span = None
+        if g is not None or self.active:
+            # The gain differs from 1 only from the first frame under 1 (or the block start while
+            # the tails still act) to ``settle`` frames after the last: compute just that span.
             if g is None:
-                g = np.ones(n)
-            m, self.g_tail = self._trailing(g, self.g_tail, self.window, "min")
-            s1, self.m_tail = self._trailing(m, self.m_tail, self.w1, "mean")
-            s2, self.s1_tail = self._trailing(s1, self.s1_tail, self.w2, "mean")
-            self.active = bool(
-                (self.g_tail < 1).any()
-                or (self.m_tail < 1).any()
-                or (self.s1_tail < 1).any()
-                or (s2 < 1).any()
-            )
+                a, b = 0, min(n, self.settle)
+                g_span = np.ones(b)
+            else:
+                low = np.flatnonzero(g < 1.0)
+                a = 0 if self.active else int(low[0])
+                b = min(n, int(low[-1]) + self.settle + 1)
+                g_span = g[a:b]
+            m, g_tail = self._trailing(g_span, self.g_tail, self.window, "min")
+            s1, m_tail = self._trailing(m, self.m_tail, self.w1, "mean")
+            s2, s1_tail = self._trailing(s1, self.s1_tail, self.w2, "mean")
+            span = (a, b, s2)
+            if b < n:  # everything after the span is back at 1
+                self.active = False
+            else:
+                self.g_tail, self.m_tail, self.s1_tail = g_tail, m_tail, s1_tail
+                self.active = bool(
+                    (g_tail < 1).any()
+                    or (m_tail < 1).any()
+                    or (s1_tail < 1).any()
+                    or (s2 < 1).any()
+                )
             if not self.active:
                 self.g_tail[:] = 1.0
                 self.m_tail[:] = 1.0
                 self.s1_tail[:] = 1.0
-        xx = np.concatenate([self.x_delay, x])
-        out = xx[:n] if s2 is None else xx[:n] * s2[:, None]
-        self.x_delay = xx[n:].copy()
-        return out
+        return span
 
 
 def limited_blocks(
@@ -392,56 +480,71 @@ def limited_blocks(
 ) -> Iterator[np.ndarray]:
     """The blocks with true peaks held at or under ``ceiling_dbtp``; same block sizes, no added delay.
 
-    Streaming: state (delay line, gain curve tails) is carried across blocks,
-    so memory does not grow with length. Internally the audio is delayed by
-    the look-ahead; that delay is removed again, so each output block lines up
-    sample for sample with its input block (the first one is emitted once the
-    next block has arrived). Frames whose peaks are under the ceiling pass
-    through unchanged. Used by both ``export`` and live playback.
+    Streaming: state (gain curve tails, the blocks waiting for their gain) is
+    carried across blocks, so memory does not grow with length. The gain curve
+    looks ahead ``latency`` frames, so a block is emitted once the blocks after
+    it cover its last frame plus that look-ahead (usually: when the next block
+    has arrived); each output block lines up sample for sample with its input
+    block. Blocks where the gain is 1 are passed on as they came (the same
+    array), the others are copies turned down. Used by both ``export`` and
+    live playback.
     """
     ceiling = db_to_gain(ceiling_dbtp - _LIMITER_MARGIN_DB)
     limiter: _Limiter | None = None
-    sizes: deque[tuple[int, Any]] = deque()
-    pending: list[np.ndarray] = []
-    pending_frames = 0
-    to_skip = 0
+    waiting: deque[tuple[int, np.ndarray]] = deque()  # (first frame, block) until its gain is known
+    spans: deque[tuple[int, np.ndarray]] = deque()  # (first frame, gains) where the gain is under 1
+    pos = 0  # frames fed to the limiter
 
-    def take(count: int) -> np.ndarray:
-        nonlocal pending, pending_frames
-        joined = pending[0] if len(pending) == 1 else np.concatenate(pending)
-        out, rest = joined[:count], joined[count:]
-        pending = [rest] if len(rest) else []
-        pending_frames -= count
-        return out
+    def feed(frames: np.ndarray) -> None:
+        assert limiter is not None
+        span = limiter.gain_span(frames)
+        if span is not None:
+            a, _, gains = span
+            spans.append((pos + a - limiter.latency, gains))
+
+    def finished(upto: int) -> Iterator[np.ndarray]:
+        """The waiting blocks that end at or before frame ``upto``, with their gains applied."""
+        while waiting and waiting[0][0] + len(waiting[0][1]) <= upto:
+            start, x = waiting.popleft()
+            yield _apply_spans(x, start, spans)
 
     for block in blocks:
         x = np.asarray(block)
         if limiter is None:
             channels = 1 if x.ndim == 1 else x.shape[1]
             limiter = _Limiter(ceiling, sample_rate, channels, lookahead_s, hold_s)
-            to_skip = limiter.latency
-        sizes.append((len(x), x.dtype))
-        y = limiter.process(_as_frames(x))
-        if to_skip:
-            cut = min(to_skip, len(y))
-            y = y[cut:]
-            to_skip -= cut
-        if len(y):
-            pending.append(y)
-            pending_frames += len(y)
-        while sizes and sizes[0][0] <= pending_frames:
-            size, dtype = sizes.popleft()
-            out = take(size)
-            yield (out if x.ndim > 1 else out[:, 0]).astype(dtype, copy=False)
+        feed(x.reshape(-1, 1) if x.ndim == 1 else x)
+        waiting.append((pos, x))
+        pos += len(x)
+        yield from finished(pos - limiter.latency)
     if limiter is None:
         return
-    y = limiter.process(np.zeros((limiter.latency, limiter.x_delay.shape[1])))
-    pending.append(y[to_skip:])
-    pending_frames += len(y) - to_skip
-    while sizes:
-        size, dtype = sizes.popleft()
-        out = take(size)
-        yield (out if out.shape[1] > 1 else out[:, 0]).astype(dtype, copy=False)
+    end = pos
+    feed(np.zeros((limiter.latency, limiter.interp.history.shape[1])))
+    yield from finished(end)
+
+
+def _apply_spans(x: np.ndarray, start: int, spans: deque[tuple[int, np.ndarray]]) -> np.ndarray:
+    """Block ``x`` (first frame ``start``) times the gains of the spans over it; ``x`` itself if none.
+
+    Spans wholly before the block are dropped (blocks come in order). The
+    product is taken in float64 and cast back to ``x``'s dtype.
+    """
+    end = start + len(x)
+    while spans and spans[0][0] + len(spans[0][1]) <= start:
+        spans.popleft()
+    y = None
+    for s0, gains in spans:
+        if s0 >= end:
+            break
+        a, b = max(s0, start), min(s0 + len(gains), end)
+        if a >= b:
+            continue
+        if y is None:
+            y = np.array(x, dtype=np.float64)
+        g = gains[a - s0 : b - s0]
+        y[a - start : b - start] *= g[:, None] if y.ndim > 1 else g
+    return x if y is None else y.astype(x.dtype)
 
 
 # ---- normalisation -------------------------------------------------------------
@@ -506,6 +609,7 @@ def normalisation_gain_db(
     ceiling_dbtp: float = MAX_TRUE_PEAK_DBTP,
     block_frames: int = 8192,
     progress: Callable[[int], None] | None = None,
+    measured: tuple[float, float] | None = None,
 ) -> LoudnessReport:
     """The gain that brings the plan to ``TARGET_LUFS`` with true peak at most ``ceiling_dbtp``.
 
@@ -516,20 +620,30 @@ def normalisation_gain_db(
     peak over the ceiling, renders again with that gain through the limiter,
     measures what the limiter cost in loudness, and adds that back (the
     limiter still holds the ceiling). ``progress(done_samples)`` counts the
-    samples rendered across these passes.
+    samples rendered across these passes. The first pass is skipped when
+    ``measured`` (``(lufs, true_peak_dbtp)`` at gain 0) is given or in the
+    loudness cache (an earlier export or play of the same audio), and its
+    result is stored there.
     """
     rate = plan.sample_rate
     done = 0
+    path = cache_path(plan, palette)
+    if measured is None:
+        measured = cached_measurement(path)
 
     def tick(base: int) -> Callable[[int], None] | None:
         if progress is None:
             return None
         return lambda n: progress(base + n)
 
-    lufs, peak = measure_blocks(
-        plan_blocks(plan, speech, palette=palette, block_frames=block_frames), rate, tick(done)
-    )
-    done += plan.duration_samples
+    if measured is None:
+        lufs, peak = measure_blocks(
+            plan_blocks(plan, speech, palette=palette, block_frames=block_frames), rate, tick(done)
+        )
+        done += plan.duration_samples
+        update_cache(path, measured=(lufs, peak))
+    else:
+        lufs, peak = measured
     if not math.isfinite(lufs):
         return LoudnessReport(0.0, lufs, peak, lufs, peak)
     gain = TARGET_LUFS - lufs
@@ -552,3 +666,126 @@ def normalisation_gain_db(
     return LoudnessReport(
         gain + correction, lufs, peak, limited_lufs + correction, limited_peak, limiter=True
     )
+
+
+# ---- the loudness cache ----------------------------------------------------------
+#
+# ``<cache>/loudness/<digest>.json``, one file per distinct audio: the digest
+# covers every sounding event, level, palette parameter, the sample rate and
+# the targets, so equal digests render equal samples. It holds the gain-0
+# measurement (``measured``: what pass 1 of an export or play finds) and the
+# decisions taken from it (``decisions``: per use, the gain, limiter, ceiling
+# and the loudness measured on the result), so a second export or a ``play``
+# after an export renders once. Reading or writing it never fails an export:
+# a missing or broken file only costs the measuring pass.
+
+CACHE_VERSION = 2  # bump when the renderer, meter or limiter changes what they produce
+CACHE_DIR_ENV = "VOICECOACH_CACHE_DIR"
+PLAY_DECISION = "play"  # what ``play`` measured (``normalisation_gain_db``)
+LOSSLESS_DECISION = "export-lossless"  # what a WAV or FLAC export decided and measured
+
+
+def cache_path(plan, palette) -> Path | None:
+    """``<cache>/loudness/<digest>.json`` for this plan and palette (``None`` if no cache folder)."""
+    try:
+        events = tuple(
+            (
+                e.kind,
+                e.start_sample,
+                e.end_sample,
+                e.speech_key,
+                e.tone,
+                e.pan,
+                e.variant,
+                e.truncated,
+            )
+            for e in plan.events
+            if e.kind in ("speech", "tone")
+        )
+        s = plan.settings
+        blob = repr(
+            (
+                CACHE_VERSION,
+                TARGET_LUFS,
+                MAX_TRUE_PEAK_DBTP,
+                plan.sample_rate,
+                plan.duration_samples,
+                s.voice_volume_db,
+                s.tone_volume_db,
+                palette,
+                events,
+            )
+        )
+        digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        override = os.environ.get(CACHE_DIR_ENV)
+        if override:
+            root = Path(override).expanduser()
+        else:
+            import platformdirs
+
+            root = Path(platformdirs.user_cache_dir("voicecoach", appauthor=False))
+        return root / "loudness" / f"{digest}.json"
+    except Exception:  # no cache is only slower
+        return None
+
+
+def read_cache(path: Path | None) -> dict:
+    """The cache entry at ``path`` (``{}`` when missing or unreadable)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("version") == CACHE_VERSION else {}
+
+
+def update_cache(
+    path: Path | None,
+    *,
+    measured: tuple[float, float] | None = None,
+    decision: tuple[str, dict[str, float | bool]] | None = None,
+) -> None:
+    """Merge a gain-0 measurement and/or one named decision into the entry at ``path`` (atomic replace)."""
+    if path is None:
+        return
+    data = read_cache(path) or {"version": CACHE_VERSION}
+    if measured is not None:
+        data["measured"] = {"lufs": float(measured[0]), "true_peak_dbtp": float(measured[1])}
+    if decision is not None:
+        data.setdefault("decisions", {})[decision[0]] = decision[1]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def cached_measurement(path: Path | None) -> tuple[float, float] | None:
+    """``(lufs, true_peak_dbtp)`` at gain 0 from the cache, or ``None``."""
+    try:
+        m = read_cache(path)["measured"]
+        lufs, peak = float(m["lufs"]), float(m["true_peak_dbtp"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (lufs, peak) if not (math.isnan(lufs) or math.isnan(peak)) else None
+
+
+def cached_decision(path: Path | None, name: str, numbers: tuple[str, ...] = ()) -> dict | None:
+    """The decision stored under ``name``, or ``None``.
+
+    It must have a finite ``gain_db``, a boolean ``limiter`` and a number
+    under each key in ``numbers``; anything else counts as not cached.
+    """
+    try:
+        d = read_cache(path)["decisions"][name]
+        if not (math.isfinite(float(d["gain_db"])) and isinstance(d["limiter"], bool)):
+            return None
+        for key in numbers:
+            if math.isnan(float(d[key])):
+                return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return d

@@ -31,16 +31,12 @@ starts speaking late, and the status line says it is measuring loudness.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import json
 import math
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
@@ -957,9 +953,9 @@ def _stdin_is_terminal() -> bool:
 class Loudness:
     """The export's loudness decision (gain and limiter), known now or being measured.
 
-    ``measure`` first looks in a small disk cache (keyed by everything that
-    shapes the audio), else runs ``normalisation_gain_db`` on a background
-    thread and stores the result.
+    ``measure`` first looks in the loudness cache (``loudness.cache_path``,
+    shared with ``export``), else runs ``normalisation_gain_db`` on a
+    background thread and stores the result there.
     """
 
     def __init__(self) -> None:
@@ -986,21 +982,31 @@ class Loudness:
         def work() -> None:
             t = time.monotonic()
             try:
-                path = _loudness_cache_path(plan, palette)
-                cached = _read_cached_loudness(path)
-                if cached is not None:
-                    self.cached = True
-                    self._set(*cached)
-                    return
-                from .loudness import normalisation_gain_db
+                from .loudness import (
+                    PLAY_DECISION,
+                    cache_path,
+                    cached_decision,
+                    normalisation_gain_db,
+                    update_cache,
+                )
 
+                path = cache_path(plan, palette)
+                for name in PLAY_DECISION_ORDER:
+                    cached = cached_decision(path, name)
+                    if cached is not None:
+                        self.cached = True
+                        self._set(float(cached["gain_db"]), bool(cached["limiter"]))
+                        return
                 report = normalisation_gain_db(plan, speech, palette=palette)
             except BaseException as e:  # handed to the render thread, which reports it
                 self.error = e
                 self._done.set()
                 return
             self.seconds = time.monotonic() - t
-            _write_cached_loudness(path, report.gain_db, report.limiter)
+            update_cache(
+                path,
+                decision=(PLAY_DECISION, {"gain_db": report.gain_db, "limiter": report.limiter}),
+            )
             self._set(report.gain_db, report.limiter)
 
         threading.Thread(target=work, name="voicecoach-loudness", daemon=True).start()
@@ -1019,76 +1025,8 @@ class Loudness:
         return self._done.wait(timeout_s)
 
 
-def _loudness_cache_path(plan: Plan, palette: Palette) -> Path | None:
-    """``<cache>/loudness/<digest>.json``: the digest covers every event, level and tone parameter."""
-    try:
-        from .loudness import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
-
-        events = tuple(
-            (
-                e.kind,
-                e.start_sample,
-                e.end_sample,
-                e.speech_key,
-                e.tone,
-                e.pan,
-                e.variant,
-                e.truncated,
-            )
-            for e in plan.events
-            if e.kind in ("speech", "tone")
-        )
-        s = plan.settings
-        blob = repr(
-            (
-                _LOUDNESS_CACHE_VERSION,
-                TARGET_LUFS,
-                MAX_TRUE_PEAK_DBTP,
-                plan.sample_rate,
-                plan.duration_samples,
-                s.voice_volume_db,
-                s.tone_volume_db,
-                palette,
-                events,
-            )
-        )
-        digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()
-        override = os.environ.get("VOICECOACH_CACHE_DIR")
-        if override:
-            root = Path(override).expanduser()
-        else:
-            import platformdirs
-
-            root = Path(platformdirs.user_cache_dir("voicecoach", appauthor=False))
-        return root / "loudness" / f"{digest}.json"
-    except Exception:  # no cache is only slower
-        return None
-
-
-_LOUDNESS_CACHE_VERSION = 1
-
-
-def _read_cached_loudness(path: Path | None) -> tuple[float, bool] | None:
-    if path is None:
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        gain, limit = float(data["gain_db"]), bool(data["limiter"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return (gain, limit) if math.isfinite(gain) else None
-
-
-def _write_cached_loudness(path: Path | None, gain_db: float, limit: bool) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"gain_db": gain_db, "limiter": limit}), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+# an export's own decision first (then play sounds exactly like the file), else play's
+PLAY_DECISION_ORDER = ("export-lossless", "play")  # loudness.LOSSLESS_DECISION, PLAY_DECISION
 
 
 class PlanSource:

@@ -4,16 +4,19 @@ Both sinks (``export`` writing a file, ``play`` feeding the sound device)
 consume ``render_blocks``. Memory stays flat whatever the plan's length: no
 full-length array is ever made; tones are synthesised once per (tone,
 variant, length) and cached, speech is resampled once per utterance and kept
-in a bounded cache. Every output sample is a pure function of its absolute
-position, so rendering from any ``start_sample`` gives exactly the samples of
-a full render at that position (``play`` relies on this to jump and resume).
+in a bounded cache shared by the renders that use the same speech source.
+Every output sample is a pure function of its absolute position, so
+rendering from any ``start_sample`` gives exactly the samples of a full
+render at that position (``play`` relies on this to jump and resume).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from math import gcd
@@ -32,7 +35,7 @@ SpeechLookup = Callable[[str], SpeechAudio]  # speech_key -> SpeechAudio
 
 DEFAULT_BLOCK_FRAMES = 8192
 TONE_CACHE_BYTES = 64 * 1024 * 1024  # synthesised tones shared between renders
-SPEECH_CACHE_BYTES = 16 * 1024 * 1024  # resampled utterances, per render
+SPEECH_CACHE_BYTES = 24 * 1024 * 1024  # resampled utterances, shared by the renders of one lookup
 LOCAL_TONE_CACHE_BYTES = 32 * 1024 * 1024  # per render, keyed without hashing the palette
 
 
@@ -81,6 +84,32 @@ def cached_tone(
         with _TONE_CACHE_LOCK:
             _TONE_CACHE.put(key, x)
     return x
+
+
+_SPEECH_CACHE = _ByteLRU(SPEECH_CACHE_BYTES)
+_SPEECH_CACHE_LOCK = threading.Lock()
+_SPEECH_OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lookup owner -> token
+_SPEECH_TOKENS = itertools.count()
+
+
+def _speech_owner_token(lookup: SpeechLookup) -> int | None:
+    """A token for the object behind ``lookup`` (never reused), or ``None`` if it cannot be tracked.
+
+    Resampled speech is shared between renders that ask the same source (an
+    export's measuring and writing passes, or ``play`` after ``export``):
+    speech keys name audio only within one source, so the token is part of
+    the cache key, and a source that is gone can never be matched again.
+    """
+    owner = getattr(lookup, "__self__", lookup)
+    with _SPEECH_CACHE_LOCK:
+        try:
+            token = _SPEECH_OWNERS.get(owner)
+            if token is None:
+                token = next(_SPEECH_TOKENS)
+                _SPEECH_OWNERS[owner] = token
+        except TypeError:  # not weak-referenceable (e.g. a dict's __getitem__)
+            return None
+    return token
 
 
 def render_blocks(
@@ -180,7 +209,8 @@ class _Mixer:
         self.tones = _Sweep(tones, start_sample)
         self.speech = _Sweep(speech, start_sample)
         self.duckers = _Sweep(speech, start_sample - len(self.ramp))  # speech that ducks a block
-        self.speech_cache = _ByteLRU(SPEECH_CACHE_BYTES)
+        self.speech_token = _speech_owner_token(speech)
+        self.speech_cache = _ByteLRU(SPEECH_CACHE_BYTES)  # when the source cannot be shared
         self.tone_cache = _ByteLRU(LOCAL_TONE_CACHE_BYTES)
         self.pan_cache: dict[tuple[float, str, str], np.ndarray] = {}
 
@@ -272,11 +302,29 @@ class _Mixer:
     # -- speech ----------------------------------------------------------------------
 
     def _speech(self, ev: Event) -> np.ndarray:
-        key = (ev.speech_key, ev.duration_samples, ev.truncated)
-        x = self.speech_cache.get(key)
+        if self.speech_token is None:
+            key = (ev.speech_key, ev.duration_samples, ev.truncated)
+            x = self.speech_cache.get(key)
+            if x is None:
+                x = self._prepare_speech(ev)
+                self.speech_cache.put(key, x)
+            return x
+        p = self.palette
+        key = (
+            self.speech_token,
+            ev.speech_key,
+            self.rate,
+            ev.duration_samples,
+            ev.truncated,
+            p.speech_fade_s,
+            p.truncated_fade_s,
+        )
+        with _SPEECH_CACHE_LOCK:
+            x = _SPEECH_CACHE.get(key)
         if x is None:
             x = self._prepare_speech(ev)
-            self.speech_cache.put(key, x)
+            with _SPEECH_CACHE_LOCK:
+                _SPEECH_CACHE.put(key, x)
         return x
 
     def _prepare_speech(self, ev: Event) -> np.ndarray:
