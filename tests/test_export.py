@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.meters import ffmpeg_ebur128
 from voicecoach import export as export_mod
 from voicecoach.captions import webvtt_text
 from voicecoach.errors import ExportError, UsageError
@@ -141,30 +142,6 @@ def probe_tags(info: dict) -> dict:
     return tags
 
 
-def ebur128(path: Path) -> tuple[float, float]:
-    err = subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-nostats",
-            "-i",
-            str(path),
-            "-af",
-            "ebur128=peak=true",
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stderr
-    summary = err[err.rindex("Summary:") :]
-    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
-    peak = float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
-    return lufs, peak
-
-
 _VTT_TIME = r"(\d{2}):(\d{2}):(\d{2})\.(\d{3})"
 
 
@@ -238,7 +215,7 @@ def test_tags_and_chapters_readable_by_ffprobe(exported, fmt):
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_loudness_by_an_independent_meter(exported, fmt):
     _, result = exported[fmt]
-    lufs, peak = ebur128(result.path)
+    lufs, peak = ffmpeg_ebur128(result.path)
     assert lufs == pytest.approx(TARGET_LUFS, abs=1.0)
     assert peak <= MAX_TRUE_PEAK_DBTP + 0.2
     # what export reports was measured on what it wrote, and agrees with ffmpeg
@@ -591,7 +568,7 @@ def test_real_session_exports_mp3_with_chapters_captions_and_loudness(tmp_path):
     cues = parse_webvtt(result.captions_path.read_text(encoding="utf-8"))
     assert len(cues) == len(plan.speech_events())
     assert cues[0][2] == "Lie on your back and let your arms rest."
-    lufs, peak = ebur128(result.path)
+    lufs, peak = ffmpeg_ebur128(result.path)
     assert lufs == pytest.approx(TARGET_LUFS, abs=1.0)
     assert peak <= MAX_TRUE_PEAK_DBTP + 0.2
     assert abs(sf.info(str(result.path)).frames - plan.duration_samples) <= 0.06 * plan.sample_rate

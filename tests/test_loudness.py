@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
 import tracemalloc
 
 import numpy as np
@@ -12,6 +10,7 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
+from tests.meters import ffmpeg_ebur128
 from voicecoach.loudness import LoudnessMeter, db_to_gain, limited_blocks
 
 SR = 44_100
@@ -72,31 +71,6 @@ def test_silence_and_too_short_are_minus_infinity():
     assert lufs == -np.inf
 
 
-def _ffmpeg_summary(path) -> tuple[float, float]:
-    """Integrated loudness and true peak of a file by ffmpeg's ebur128 filter (an independent meter)."""
-    out = subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-nostats",
-            "-i",
-            str(path),
-            "-af",
-            "ebur128=peak=true",
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stderr
-    summary = out[out.rindex("Summary:") :]
-    lufs = float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary).group(1))
-    peak = float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
-    return lufs, peak
-
-
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
 
@@ -109,7 +83,7 @@ def test_true_peak_matches_ffmpeg_on_intersample_peaks(tmp_path):
     stereo = np.stack([x, 0.3 * np.sin(2 * np.pi * 997 * n / SR)], axis=1)
     path = tmp_path / "isp.wav"
     sf.write(path, stereo, SR, subtype="FLOAT")
-    _, ffmpeg_peak = _ffmpeg_summary(path)
+    _, ffmpeg_peak = ffmpeg_ebur128(path)
     lufs, peak = _feed(stereo, SR, 5000).result()
     sample_peak_db = 20 * np.log10(np.abs(stereo).max())
     assert peak == pytest.approx(ffmpeg_peak, abs=0.3)
@@ -160,7 +134,7 @@ def test_limiter_holds_true_peak_under_the_ceiling(tmp_path):
     assert _feed(y, SR, 8192).true_peak_dbtp() <= -1.0
     path = tmp_path / "limited.wav"
     sf.write(path, y, SR, subtype="FLOAT")
-    _, ffmpeg_peak = _ffmpeg_summary(path)
+    _, ffmpeg_peak = ffmpeg_ebur128(path)
     assert ffmpeg_peak <= -1.0 + 0.05
 
 
