@@ -8,6 +8,7 @@ the full report.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import sys
@@ -174,13 +175,10 @@ def _print_plan_table(p) -> None:
         f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})"
     )
     click.echo(f"{'time':>8}  {'section':<34} {'cue':<8} text")
-    section_starts = {s.start_sample: s for s in p.sections}
-    current = ""
+    starts = [s.start_sample for s in p.sections]
     for e in p.events:
-        for start, s in list(section_starts.items()):
-            if start <= e.start_sample:
-                current = s.title
-                del section_starts[start]
+        # the section an event belongs to: the last one starting at or before it
+        current = p.sections[max(0, bisect.bisect_right(starts, e.start_sample) - 1)].title
         if e.kind == "speech":
             what = e.text
         elif e.kind == "tone":

@@ -117,10 +117,9 @@ def compile_script(
         builder.add(item, script.items[index + 1 :])
     builder.finish(script.items)
     events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate)
-    errors = [d for d in builder.errors]
-    if errors:
+    if builder.errors:
         raise ScriptError(
-            sorted(errors + list(script.warnings) + builder.warnings, key=_diag_order)
+            sorted(builder.errors + list(script.warnings) + builder.warnings, key=_diag_order)
         )
     warnings = sorted(list(script.warnings) + builder.warnings, key=_diag_order)
     events.sort(key=lambda e: e.start_sample)  # stable: spans stay before their inner cues

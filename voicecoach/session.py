@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import LibraryError, UsageError
+from .errors import UsageError
 from .library import resolve_script
 from .plan import Plan
 from .script import ENGINES, LEVELS, Script
@@ -218,4 +218,4 @@ def load(name_or_path: str | os.PathLike, *, use_cache: bool = True, **overrides
     return Session(parse_script(path), path, o, use_cache=use_cache)
 
 
-__all__ = ["LibraryError", "Overrides", "Session", "load", "default_output_path"]
+__all__ = ["Overrides", "Session", "load", "default_output_path"]
