@@ -93,6 +93,8 @@ def test_plan_table_shows_sections_and_total(capsys):
         (["plan", "upper-bak"], 1, "did you mean upper-back"),
         (["plan", str(SPEC_EXAMPLE), "--sample-rate", "12345"], 2, "sample rate must be one of"),
         (["export", "a.md", "b.md", "-o", "out.wav"], 2, "-o must be an existing folder"),
+        (["plan", ""], 2, "no script given"),
+        (["new", "/proc/no-such-dir/x"], 1, "cannot write /proc/no-such-dir/x.md"),
     ],
 )
 def test_usage_and_lookup_errors(capsys, args, code, message):

@@ -29,6 +29,10 @@ def builtin_names() -> list[str]:
 def resolve_script(name_or_path: str | os.PathLike) -> Path:
     """A path to an existing script file, or the built-in session of that name."""
     text = os.fspath(name_or_path)
+    if not text.strip():
+        raise UsageError(
+            "no script given: name a built-in session (see `voicecoach list`) or a script file"
+        )
     path = Path(text).expanduser()
     if path.is_file():
         return path
@@ -105,8 +109,12 @@ def write_new_script(name: str, folder: Path | None = None, *, force: bool = Fal
         raise LibraryError(f"{target} already exists; choose another name or pass --force")
     title = target_name.replace("-", " ").replace("_", " ").strip().capitalize() or "My session"
     text = _TEMPLATE.read_text(encoding="utf-8").replace("{{title}}", title)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise LibraryError(f"cannot write {target}: {e.strerror or e}") from e
     return target
