@@ -206,3 +206,44 @@ def test_console_script_is_installed():
         [str(exe), "--help"], capture_output=True, text=True, env=dict(os.environ)
     )
     assert proc.returncode == 0 and "play" in proc.stdout and "export" in proc.stdout
+
+
+def test_speech_progress_reports_each_synthesised_phrase(tmp_path, monkeypatch):
+    from voicecoach.speech import open_speech
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    with open_speech("system", voice=None, rate_wpm=150) as speech:
+        speech.progress = lambda done, total: calls.append((done, total))
+        speech.prepare(["One phrase.", "Another phrase.", "One phrase.", "A third."])
+        speech.prepare(["Another phrase."])  # cached now: nothing to report
+    assert calls[0] == (0, 3) and calls[-1] == (3, 3) and len(calls) == 4
+
+
+def test_first_run_on_a_terminal_shows_what_it_waits_for(tmp_path):
+    import pty
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, VOICECOACH_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicecoach.cli", "plan", str(SPEC_EXAMPLE), "--engine", "system"],
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env=env,
+        timeout=120,
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    total = seen.split(b"/")[-1].split(b" ")[0].decode()
+    assert f"\rpreparing speech: {total}/{total} phrases".encode() in seen
+    assert b"preparing speech: 0/" in seen

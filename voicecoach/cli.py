@@ -65,6 +65,27 @@ def _overrides(level, voice, rate_wpm, engine, lead_in_s=None) -> dict:
     }
 
 
+def _announce_speech(session, *, always: bool) -> None:
+    """Tell the person what a first run waits for: synthesising speech (cached afterwards).
+
+    On a terminal a counter updates in place; elsewhere (``always``) one line says it once.
+    """
+    tty = sys.stderr.isatty()
+    if not (tty or always):
+        return
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            click.echo(f"\rpreparing speech: {done}/{total} phrases", err=True, nl=done == total)
+        elif done == 0:
+            click.echo(
+                f"voicecoach: preparing speech for {total} phrase{'s' * (total != 1)} (once; later runs use the cache)",
+                err=True,
+            )
+
+    session.speech.progress = progress
+
+
 def _print_diagnostics(diags, *, stream_err: bool = True) -> None:
     for d in diags:
         click.echo(d.format(), err=stream_err)
@@ -103,6 +124,7 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
         fatal = None
         try:
             with load(name, **_overrides(level, voice, rate_wpm, engine)) as session:
+                _announce_speech(session, always=False)
                 plan = session.plan()
                 diags = list(plan.warnings)
         except ScriptError as e:
@@ -161,6 +183,7 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
     from .session import load
 
     with load(script, **_overrides(level, voice, rate_wpm, engine)) as session:
+        _announce_speech(session, always=False)
         p = session.plan(sample_rate=sample_rate)
     if as_json:
         click.echo(json.dumps(p.to_json(), indent=1, ensure_ascii=False))
@@ -325,6 +348,8 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
 
     dev: str | int | None = int(device) if device is not None and device.isdigit() else device
     with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s)) as session:
+        _announce_speech(session, always=True)
+        session.prepare_speech()
         plan_ = session.plan()
         start = _parse_from(from_, plan_)
         report = session.play(start_sample=start, device=dev, quiet=quiet)

@@ -151,13 +151,20 @@ class Session:
             progress=progress,
         )
 
+    def prepare_speech(self) -> None:
+        """Synthesise, in one batch, everything a session may say: its script and "paused" (for play)."""
+        from .compiler import spoken_texts
+        from .phrases import PAUSED
+
+        self.speech.prepare([*spoken_texts(self.script), PAUSED])
+
     def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
         """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``."""
         from .phrases import PAUSED
         from .playback import play_plan
 
+        self.prepare_speech()
         plan = self.plan(sample_rate=sample_rate)
-        self.speech.prepare([PAUSED])  # "paused" in the session's own voice
         paused = self.speech.audio(self.speech.key(PAUSED))
         return play_plan(
             plan,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from voicecoach.errors import SpeechError
 from voicecoach.speech.cache import EntryInfo, SpeechCache, speech_key
@@ -51,6 +51,8 @@ class SpeechService:
         self._kept: dict[str, SpeechAudio] = {}  # everything, when there is no cache
         self._recent: OrderedDict[str, SpeechAudio] = OrderedDict()
         self._recent_bytes = 0
+        # progress(done, total) while ``prepare`` synthesises: the CLI tells the person what it waits for
+        self.progress: Callable[[int, int], None] | None = None
 
     def key(self, text: str) -> str:
         """The speech key of ``text`` (what plans store and the renderer looks up)."""
@@ -77,15 +79,26 @@ class SpeechService:
         if not pending:
             return
         jobs = list(pending.items())
+        make = self._make
+        if self.progress is not None:
+            report, done = self.progress, [0]
+            report(0, len(jobs))
+
+            def make(key: str, text: str) -> None:
+                self._make(key, text)
+                with self._lock:
+                    done[0] += 1
+                    report(done[0], len(jobs))
+
         workers = max(1, int(getattr(self.engine, "parallelism", 1)))
         if workers == 1 or len(jobs) < PARALLEL_MIN_UTTERANCES:
             for key, text in jobs:
-                self._make(key, text)
+                make(key, text)
             return
         from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="speech") as pool:
-            futures = [pool.submit(self._make, key, text) for key, text in jobs]
+            futures = [pool.submit(make, key, text) for key, text in jobs]
             done, not_done = wait(futures, return_when=FIRST_EXCEPTION)
             for future in not_done:
                 future.cancel()
