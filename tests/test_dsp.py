@@ -38,3 +38,14 @@ def test_long_input_matches_scipy_on_every_code_path(in_rate, out_rate):
     ref = scipy_resample_poly(x.astype(np.float64), out_rate, in_rate)
     assert ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("in_rate,out_rate", [(22_050, 44_100), (22_050, 48_000), (44_100, 16_000)])
+def test_float32_output_is_the_float64_result_to_float_rounding(in_rate, out_rate):
+    # the renderer resamples speech in float32 (faster); it must be the same filter, rounded
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(60_000) * 0.3).astype(np.float32)
+    ours = resample_poly(x, out_rate, in_rate, dtype=np.float32)
+    ref = scipy_resample_poly(x.astype(np.float64), out_rate, in_rate)
+    assert ours.dtype == np.float32 and ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=2e-6)

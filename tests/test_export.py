@@ -19,10 +19,11 @@ import soundfile as sf
 
 from tests.meters import ffmpeg_ebur128
 from voicecoach import export as export_mod
+from voicecoach import loudness as loudness_mod
 from voicecoach.captions import webvtt_text
 from voicecoach.errors import ExportError, UsageError
 from voicecoach.export import FORMATS, clean_stale_parts, export_plan, format_for
-from voicecoach.loudness import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
+from voicecoach.loudness import CACHE_VERSION, MAX_TRUE_PEAK_DBTP, TARGET_LUFS
 from voicecoach.palette import load_palette
 from voicecoach.plan import Event, Plan, Section
 from voicecoach.script import Settings
@@ -397,11 +398,57 @@ def test_broken_loudness_cache_only_costs_a_pass(tmp_path, monkeypatch):
     plan, palette = make_plan(), load_palette(None)
     path = cache_path(plan, palette)
     path.parent.mkdir(parents=True)
-    path.write_text('{"version": 2, "decisions": {"export-lossless": {"gain_db": "x"}}')
+    path.write_text(
+        json.dumps({"version": CACHE_VERSION, "decisions": {"export-lossless": {"gain_db": "x"}}})
+    )
     result = export_plan(plan, speech_lookup, tmp_path / "a.wav", palette=palette)
     assert not result.loudness_cached
     assert result.integrated_lufs == pytest.approx(TARGET_LUFS, abs=0.5)
     assert result.true_peak_dbtp <= MAX_TRUE_PEAK_DBTP
+
+
+def test_a_repeat_render_replays_the_limiters_spans_to_the_same_samples(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    plan, palette = make_plan(), load_palette(None)
+    cache = loudness_mod.cache_path(plan, palette)
+    spans_file = loudness_mod.limiter_spans_path(cache, 14.0, -1.0, 4096)[0]
+
+    def render(gain_db, spans_cache, stop_after=None):
+        blocks = loudness_mod.plan_blocks(
+            plan, speech_lookup, palette=palette, gain_db=gain_db, limit=True,
+            block_frames=4096, spans_cache=spans_cache,
+        )  # fmt: skip
+        if stop_after is not None:
+            for _ in range(stop_after):
+                next(blocks)
+            blocks.close()
+            return None
+        return np.concatenate(list(blocks))
+
+    fresh = render(14.0, None)
+    assert float(np.abs(fresh).max()) < 0.95  # the limiter really works here
+    render(14.0, cache, stop_after=3)  # an export stopped early keeps nothing
+    assert sorted(p.name for p in cache.parent.iterdir()) == []
+    assert np.array_equal(render(14.0, cache), fresh)  # runs the limiter, records its spans
+    assert spans_file.is_file() and not list(cache.parent.glob("*.tmp"))
+
+    real_gain_span = loudness_mod._Limiter.gain_span
+
+    def no_limiter(*args):
+        raise AssertionError("the limiter ran although its spans were recorded")
+
+    monkeypatch.setattr(loudness_mod._Limiter, "gain_span", no_limiter)
+    assert np.array_equal(render(14.0, cache), fresh)  # replayed: the same samples, bit for bit
+    with pytest.raises(AssertionError, match="the limiter ran"):
+        render(15.0, cache)  # another gain: the recorded spans do not apply
+    monkeypatch.setattr(loudness_mod._Limiter, "gain_span", real_gain_span)
+    louder = render(15.0, cache)
+    assert np.array_equal(louder, render(15.0, None)) and not np.array_equal(louder, fresh)
+    # a damaged file is ignored (the limiter runs again) and replaced
+    spans_file.write_bytes(spans_file.read_bytes()[:-9])
+    assert np.array_equal(render(15.0, cache), louder)
+    monkeypatch.setattr(loudness_mod._Limiter, "gain_span", no_limiter)
+    assert np.array_equal(render(15.0, cache), louder)
 
 
 def test_pcm16_conversion_is_libsndfiles_bit_for_bit(tmp_path):

@@ -506,3 +506,35 @@ def test_a_compiled_plan_renders_with_the_palette_it_was_compiled_against():
     (bell,) = [t for t in tones if t.tone == "bell"]
     x = audio[bell.start_sample : bell.end_sample, 0]
     assert rms(x[: SR // 2]) > 3 * rms(x[-SR:])
+
+
+def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monkeypatch):
+    from voicecoach import render as render_mod
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
+    render_mod._TONE_CACHE.clear()
+    made = render_mod.cached_tone(WARM, "bell", 30_000, SR)
+    files = list((tmp_path / "tones").glob("*.npy"))
+    assert len(files) == 1 and not list((tmp_path / "tones").glob("*.tmp"))
+
+    def no_synth(*args, **kwargs):
+        raise AssertionError("synthesised although the tone is on disk")
+
+    real_synth = render_mod.synth_tone
+    monkeypatch.setattr(render_mod, "synth_tone", no_synth)
+    render_mod._TONE_CACHE.clear()  # a new process: only the disk remembers
+    again = render_mod.cached_tone(WARM, "bell", 30_000, SR)
+    assert again.dtype == np.float32 and np.array_equal(again, made) and not again.flags.writeable
+    # another length or palette is another tone (not this file)
+    with pytest.raises(AssertionError, match="synthesised"):
+        render_mod.cached_tone(WARM, "bell", 30_001, SR)
+    other = dataclasses.replace(WARM, pan_amount=0.5)
+    with pytest.raises(AssertionError, match="synthesised"):
+        render_mod.cached_tone(other, "bell", 30_000, SR)
+    # a truncated file reads as missing: the tone is made again, the same, and rewritten
+    files[0].write_bytes(files[0].read_bytes()[:-100])
+    monkeypatch.setattr(render_mod, "synth_tone", real_synth)
+    render_mod._TONE_CACHE.clear()
+    assert np.array_equal(render_mod.cached_tone(WARM, "bell", 30_000, SR), made)
+    assert files[0].stat().st_size > 30_000 * 4
+    render_mod._TONE_CACHE.clear()

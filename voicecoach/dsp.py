@@ -50,23 +50,31 @@ def _polyphase_filter(up: int, down: int) -> tuple[np.ndarray, int, int]:
     return table, n_pre_remove, taps_per_phase
 
 
-def resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
-    """Resample a mono signal by ``up / down`` with a polyphase FIR (float64 out)."""
+def resample_poly(x: np.ndarray, up: int, down: int, *, dtype=np.float64) -> np.ndarray:
+    """Resample a mono signal by ``up / down`` with a polyphase FIR (``dtype`` out, float64 by default).
+
+    ``dtype=np.float32`` computes the common ``down == 1`` case in float32
+    (about 3x faster; the renderer's speech is float32 anyway), to float
+    rounding of the float64 result.
+    """
     g = gcd(up, down)
     up, down = up // g, down // g
-    x = np.asarray(x, dtype=np.float64)
+    dtype = np.dtype(dtype)
     if up == down == 1:
-        return x.copy()
+        return np.array(x, dtype=dtype)
     table, n_pre_remove, taps = _polyphase_filter(up, down)
     n_out = -(-len(x) * up // down)
     if n_out == 0:
-        return np.zeros(0)
+        return np.zeros(0, dtype=dtype)
     # y[n] = sum_j h[p + j*up] * x[b - j], with m = (n + n_pre_remove) * down, p = m % up, b = m // up
     if down == 1:
-        return _upsample(x, table, n_pre_remove, n_out)
+        return _upsample(np.asarray(x, dtype=dtype), table, n_pre_remove, n_out)
+    x = np.asarray(x, dtype=np.float64)
     if n_out >= _MIN_PER_PHASE * up:
-        return _by_phase(x, table, up, down, n_pre_remove, n_out)
-    return _gather(x, table, up, down, n_pre_remove, n_out)
+        y = _by_phase(x, table, up, down, n_pre_remove, n_out)
+    else:
+        y = _gather(x, table, up, down, n_pre_remove, n_out)
+    return y.astype(dtype, copy=False)
 
 
 def _upsample(x: np.ndarray, table: np.ndarray, pre: int, n_out: int) -> np.ndarray:
@@ -77,15 +85,17 @@ def _upsample(x: np.ndarray, table: np.ndarray, pre: int, n_out: int) -> np.ndar
     table, so all branches come out already interleaved.
     """
     up, taps = table.shape
+    dtype = x.dtype  # float64, or float32 when asked (the table is rounded to it too)
     length = len(x) + taps - 1
-    xpad = np.concatenate((np.zeros(taps - 1), x, np.zeros(taps - 1)))
+    pad = np.zeros(taps - 1, dtype=dtype)
+    xpad = np.concatenate((pad, x, pad))
     windows = sliding_window_view(xpad, taps)  # windows[k] = xpad[k : k + taps], no copy
-    rev = np.ascontiguousarray(table[:, ::-1].T)  # (taps, up)
-    z = np.empty((length, up))
+    rev = np.ascontiguousarray(table[:, ::-1].T, dtype=dtype)  # (taps, up)
+    z = np.empty((length, up), dtype=dtype)
     for lo in range(0, length, _CHUNK_ROWS):
         z[lo : lo + _CHUNK_ROWS] = windows[lo : lo + _CHUNK_ROWS] @ rev  # (copies, then BLAS)
     z = z.ravel()  # z[k * up + p]: the filtered, upsampled signal
-    out = np.zeros(n_out)
+    out = np.zeros(n_out, dtype=dtype)
     seg = z[pre : pre + n_out]
     out[: len(seg)] = seg
     return out

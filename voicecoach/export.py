@@ -513,6 +513,7 @@ def _write_audio(
                 limit=limit,
                 ceiling_dbtp=ceiling,
                 block_frames=block_frames,
+                spans_cache=cache_path(plan, palette),
             )
             encode = _encoder(f, fmt, meter_)
             for block in blocks:

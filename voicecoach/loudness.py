@@ -9,17 +9,21 @@ look-ahead limiter (``limited_blocks``) holds the peaks down instead.
 
 Measurements and the decisions taken from them are kept in a small disk cache
 (``cache_path``), shared by ``export`` and ``play``, so the same audio is
-measured once. Importing this module does not import ``scipy.signal`` (only
+measured once; beside it, the limiter's gain spans of the last limited export
+(``limiter_spans_path``), so a repeat export replays them instead of limiting again. Importing this module does not import ``scipy.signal`` (only
 the meter's K-weighting filter needs it): the limiter and the true-peak
 oversampler are plain numpy, so ``play`` with a known gain never loads scipy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import struct
+import threading
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -477,6 +481,7 @@ def limited_blocks(
     *,
     lookahead_s: float = 0.005,
     hold_s: float = 0.02,
+    record: Callable[[int, np.ndarray], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """The blocks with true peaks held at or under ``ceiling_dbtp``; same block sizes, no added delay.
 
@@ -487,7 +492,8 @@ def limited_blocks(
     has arrived); each output block lines up sample for sample with its input
     block. Blocks where the gain is 1 are passed on as they came (the same
     array), the others are copies turned down. Used by both ``export`` and
-    live playback.
+    live playback. ``record(first_frame, gains)`` is told every gain span (in
+    order, never overlapping), so a repeat can replay them (``LimiterSpans``).
     """
     ceiling = db_to_gain(ceiling_dbtp - _LIMITER_MARGIN_DB)
     limiter: _Limiter | None = None
@@ -501,6 +507,8 @@ def limited_blocks(
         if span is not None:
             a, _, gains = span
             spans.append((pos + a - limiter.latency, gains))
+            if record is not None:
+                record(pos + a - limiter.latency, gains)
 
     def finished(upto: int) -> Iterator[np.ndarray]:
         """The waiting blocks that end at or before frame ``upto``, with their gains applied."""
@@ -547,6 +555,147 @@ def _apply_spans(x: np.ndarray, start: int, spans: deque[tuple[int, np.ndarray]]
     return x if y is None else y.astype(x.dtype)
 
 
+# ---- replaying the limiter ---------------------------------------------------------
+#
+# The limiter's gain differs from 1 only near peaks (a few seconds of a session), and for
+# the same audio, gain, ceiling and block size it is the same curve every time. An export
+# records its spans beside the loudness cache entry (``<digest>.limiter.bin``) and a repeat
+# export multiplies them in instead of running the limiter: the same numbers, applied by
+# the same ``_apply_spans``, so the same bytes. The file is read span by span (``pread``),
+# never held whole, so memory stays flat. Layout: the gains (float64) of every span, back
+# to back; then each span's first frame and length (int64); then a trailer (span count,
+# key, magic). A file for another key, or one that does not add up, is ignored.
+
+_SPANS_MAGIC = b"VCLSPAN1"
+_SPANS_TRAILER = struct.Struct("<q16s8s")  # span count, key, magic
+
+
+def limiter_spans_path(
+    cache: Path | None, gain_db: float, ceiling_dbtp: float, block_frames: int
+) -> tuple[Path, bytes] | None:
+    """Where the limiter's spans for this audio live, and the key they must carry (``None``: no cache).
+
+    The key covers everything the gain curve depends on besides the audio
+    itself (which ``cache`` names): the gain, the ceiling and the block size
+    (the smoothing's float sums run block by block).
+    """
+    if cache is None:
+        return None
+    blob = repr((float(gain_db), float(ceiling_dbtp), int(block_frames), _LIMITER_MARGIN_DB))
+    key = hashlib.sha256(blob.encode("utf-8")).digest()[:16]
+    return cache.with_name(f"{cache.stem}.limiter.bin"), key
+
+
+class _SpanWriter:
+    """Streams recorded spans to a temporary file; ``finish`` renames it into place."""
+
+    def __init__(self, path: Path, key: bytes):
+        self.path, self.key = path, key
+        self.part = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        self.index = array("q")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.part, "wb")  # noqa: SIM115 (closed in finish/abort)
+        except OSError:
+            self.file = None
+
+    def __call__(self, start: int, gains: np.ndarray) -> None:
+        if self.file is None:
+            return
+        g = np.ascontiguousarray(gains, dtype=np.float64)
+        try:
+            self.file.write(g.tobytes())
+        except OSError:
+            self.abort()
+            return
+        self.index.extend((int(start), len(g)))
+
+    def finish(self) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.write(self.index.tobytes())
+            self.file.write(_SPANS_TRAILER.pack(len(self.index) // 2, self.key, _SPANS_MAGIC))
+            self.file.close()
+            os.replace(self.part, self.path)
+        except OSError:
+            self.abort()
+        self.file = None
+
+    def abort(self) -> None:
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+        with contextlib.suppress(OSError):
+            self.part.unlink()
+
+
+def _open_spans(path: Path, key: bytes) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """``(fd, starts, lengths)`` of a spans file made for ``key``, or ``None`` if absent or not sound."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if size < _SPANS_TRAILER.size:
+            raise ValueError
+        count, stored_key, magic = _SPANS_TRAILER.unpack(
+            os.pread(fd, _SPANS_TRAILER.size, size - _SPANS_TRAILER.size)
+        )
+        if magic != _SPANS_MAGIC or stored_key != key or count < 0:
+            raise ValueError
+        index_at = size - _SPANS_TRAILER.size - 16 * count
+        raw = os.pread(fd, 16 * count, index_at) if count else b""
+        if index_at < 0 or len(raw) != 16 * count:
+            raise ValueError
+        index = np.frombuffer(raw, dtype="<i8").reshape(count, 2)
+        starts, lengths = index[:, 0].copy(), index[:, 1].copy()
+        if (lengths < 0).any() or int(lengths.sum()) * 8 != index_at:
+            raise ValueError
+        return fd, starts, lengths
+    except (OSError, ValueError, struct.error):
+        os.close(fd)
+        return None
+
+
+def _replayed_blocks(
+    blocks: Iterable[np.ndarray], fd: int, starts: np.ndarray, lengths: np.ndarray
+) -> Iterator[np.ndarray]:
+    """The blocks times the recorded spans: what ``limited_blocks`` gave when they were recorded."""
+    offsets = np.concatenate([[0], np.cumsum(lengths)]) * 8
+    spans: deque[tuple[int, np.ndarray]] = deque()
+    i, pos = 0, 0
+    try:
+        for block in blocks:
+            x = np.asarray(block)
+            end = pos + len(x)
+            while i < len(starts) and starts[i] < end:
+                raw = os.pread(fd, int(lengths[i]) * 8, int(offsets[i]))
+                if len(raw) != int(lengths[i]) * 8:
+                    raise OSError(f"limiter cache file shrank while reading it (span {i})")
+                spans.append((int(starts[i]), np.frombuffer(raw, dtype=np.float64)))
+                i += 1
+            yield _apply_spans(x, pos, spans)
+            pos = end
+    finally:
+        os.close(fd)
+
+
+def _recorded_blocks(limited: Iterator[np.ndarray], writer: _SpanWriter) -> Iterator[np.ndarray]:
+    """``limited`` as it is, keeping its spans only when it is consumed to the end."""
+    done = False
+    try:
+        yield from limited
+        done = True
+    finally:
+        if done:
+            writer.finish()
+        else:
+            writer.abort()
+
+
 # ---- normalisation -------------------------------------------------------------
 
 
@@ -591,14 +740,31 @@ def plan_blocks(
     limit: bool = False,
     ceiling_dbtp: float = MAX_TRUE_PEAK_DBTP,
     block_frames: int = 8192,
+    spans_cache: Path | None = None,
 ):
-    """The plan's rendered blocks at ``gain_db``, through the peak limiter (at ``ceiling_dbtp``) when ``limit``."""
+    """The plan's rendered blocks at ``gain_db``, through the peak limiter (at ``ceiling_dbtp``) when ``limit``.
+
+    With ``spans_cache`` (this audio's ``cache_path``), the limiter's gain
+    spans are replayed from an earlier render of the same audio when there is
+    one (the same samples, without running the limiter), and recorded otherwise.
+    """
     from .render import render_blocks
 
     blocks = render_blocks(
         plan, speech, palette=palette, block_frames=block_frames, gain_db=gain_db
     )
-    return limited_blocks(blocks, ceiling_dbtp, plan.sample_rate) if limit else blocks
+    if not limit:
+        return blocks
+    where = limiter_spans_path(spans_cache, gain_db, ceiling_dbtp, block_frames)
+    if where is None:
+        return limited_blocks(blocks, ceiling_dbtp, plan.sample_rate)
+    opened = _open_spans(*where)
+    if opened is not None:
+        return _replayed_blocks(blocks, *opened)
+    writer = _SpanWriter(*where)
+    return _recorded_blocks(
+        limited_blocks(blocks, ceiling_dbtp, plan.sample_rate, record=writer), writer
+    )
 
 
 def normalisation_gain_db(
@@ -679,7 +845,7 @@ def normalisation_gain_db(
 # after an export renders once. Reading or writing it never fails an export:
 # a missing or broken file only costs the measuring pass.
 
-CACHE_VERSION = 2  # bump when the renderer, meter or limiter changes what they produce
+CACHE_VERSION = 3  # bump when the renderer, meter or limiter changes what they produce
 CACHE_DIR_ENV = "VOICECOACH_CACHE_DIR"
 PLAY_DECISION = "play"  # what ``play`` measured (``normalisation_gain_db``)
 LOSSLESS_DECISION = "export-lossless"  # what a WAV or FLAC export decided and measured
@@ -717,16 +883,19 @@ def cache_path(plan, palette) -> Path | None:
             )
         )
         digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()
-        override = os.environ.get(CACHE_DIR_ENV)
-        if override:
-            root = Path(override).expanduser()
-        else:
-            import platformdirs
-
-            root = Path(platformdirs.user_cache_dir("voicecoach", appauthor=False))
-        return root / "loudness" / f"{digest}.json"
+        return cache_root() / "loudness" / f"{digest}.json"
     except Exception:  # no cache is only slower
         return None
+
+
+def cache_root() -> Path:
+    """The voicecoach cache folder: ``$VOICECOACH_CACHE_DIR``, else the platform's user cache."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("voicecoach", appauthor=False))
 
 
 def read_cache(path: Path | None) -> dict:

@@ -3,8 +3,9 @@
 Both sinks (``export`` writing a file, ``play`` feeding the sound device)
 consume ``render_blocks``. Memory stays flat whatever the plan's length: no
 full-length array is ever made; tones are synthesised once per (tone,
-variant, length) and cached, speech is resampled once per utterance and kept
-in a bounded cache shared by the renders that use the same speech source.
+variant, length) and cached (in memory, and on disk for the next process),
+speech is resampled once per utterance and kept in a bounded cache shared by
+the renders that use the same speech source.
 Every output sample is a pure function of its absolute position, so
 rendering from any ``start_sample`` gives exactly the samples of a full
 render at that position (``play`` relies on this to jump and resume).
@@ -13,13 +14,18 @@ render at that position (``play`` relies on this to jump and resume).
 from __future__ import annotations
 
 import bisect
+import contextlib
+import functools
+import hashlib
 import itertools
 import math
+import os
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from math import gcd
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +43,7 @@ DEFAULT_BLOCK_FRAMES = 8192
 TONE_CACHE_BYTES = 64 * 1024 * 1024  # synthesised tones shared between renders
 SPEECH_CACHE_BYTES = 24 * 1024 * 1024  # resampled utterances, shared by the renders of one lookup
 LOCAL_TONE_CACHE_BYTES = 32 * 1024 * 1024  # per render, keyed without hashing the palette
+_TONE_FILE_VERSION = 1  # bump when the file layout of the disk tone cache changes
 
 
 class _ByteLRU:
@@ -74,16 +81,73 @@ _TONE_CACHE_LOCK = threading.Lock()  # play renders in its own thread
 def cached_tone(
     palette: Palette, tone: str, duration_samples: int, sample_rate: int, variant: str = ""
 ) -> np.ndarray:
-    """``synth_tone`` through a process-wide cache (the result is read-only)."""
+    """``synth_tone`` through a process-wide cache and a disk cache (the result is read-only)."""
     key = (palette, tone, variant, duration_samples, sample_rate)
     with _TONE_CACHE_LOCK:
         x = _TONE_CACHE.get(key)
     if x is None:
-        x = synth_tone(palette, tone, duration_samples, sample_rate, variant=variant)
+        path = _tone_file(key)
+        x = _load_tone(path, duration_samples)
+        if x is None:
+            x = synth_tone(palette, tone, duration_samples, sample_rate, variant=variant)
+            _save_tone(path, x)
         x.flags.writeable = False
         with _TONE_CACHE_LOCK:
             _TONE_CACHE.put(key, x)
     return x
+
+
+# Synthesising a session's tones costs about 0.3 s in a new process (a fifth of a repeat
+# export): they are kept on disk, ``<cache>/tones/<digest>.npy``. The digest covers the
+# tone's parameters (the palette), its length and rate, and the code that makes it (the
+# source of ``tones`` and ``units``, numpy's version), so a changed synthesiser never
+# reads an old tone. A missing or damaged file only costs the synthesis.
+
+
+@functools.lru_cache(maxsize=1)
+def _tone_code_digest() -> str:
+    from . import tones, units
+
+    h = hashlib.sha256(np.__version__.encode("utf-8"))
+    for module in (tones, units):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()
+
+
+def _tone_file(key: tuple) -> Path | None:
+    try:
+        from .loudness import cache_root
+
+        blob = repr((_TONE_FILE_VERSION, _tone_code_digest(), key)).encode("utf-8")
+        return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}.npy"
+    except Exception:  # no cache is only slower
+        return None
+
+
+def _load_tone(path: Path | None, duration_samples: int) -> np.ndarray | None:
+    if path is None:
+        return None
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if x.dtype != np.float32 or x.shape != (duration_samples,) or not np.isfinite(x).all():
+        return None
+    return x
+
+
+def _save_tone(path: Path | None, x: np.ndarray) -> None:
+    if path is None:
+        return
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.save(f, x, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 _SPEECH_CACHE = _ByteLRU(SPEECH_CACHE_BYTES)
@@ -344,7 +408,7 @@ class _Mixer:
             raise RenderError(f"speech for {ev.text!r} has a bad sample rate {audio.sample_rate}")
         if audio.sample_rate != self.rate and len(x):
             g = gcd(self.rate, audio.sample_rate)
-            x = resample_poly(x, self.rate // g, audio.sample_rate // g)
+            x = resample_poly(x, self.rate // g, audio.sample_rate // g, dtype=np.float32)
         n = ev.duration_samples
         content = min(len(x), n)  # fade the end of the voice itself, not of any padding
         x = np.pad(x[:n], (0, max(0, n - len(x))))
