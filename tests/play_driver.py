@@ -79,10 +79,11 @@ def with_lead_in() -> Plan:
 
 
 def long_steady() -> Plan:
-    """Phrases back to back for 6 s (a device can be lost part-way)."""
-    events = tuple(_speech("c", float(i), i + 1) for i in range(6))
-    sections = (Section("First", 0, _s(3.0), 1), Section("Right side", _s(3.0), _s(6.2), 4))
-    return Plan("long", RATE, _s(6.2), sections, events, Settings(title="long"))
+    """Phrases back to back for 9 s: long enough that a key (or a lost device) lands part-way
+    even when a loaded machine makes the recorder lag by seconds."""
+    events = tuple(_speech("c", float(i), i + 1) for i in range(9))
+    sections = (Section("First", 0, _s(3.0), 1), Section("Right side", _s(3.0), _s(9.2), 4))
+    return Plan("long", RATE, _s(9.2), sections, events, Settings(title="long"))
 
 
 PLANS = {"two_sections": two_sections, "with_lead_in": with_lead_in, "long_steady": long_steady}
