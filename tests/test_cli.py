@@ -190,8 +190,13 @@ def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
     assert code == 0 and str(tmp_path / "cache") in out
     entries = int(out.split("entries:")[1].split()[0])
     assert entries > 10
+    (tmp_path / "cache" / "tones").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "cache" / "tones" / "t.npy").write_bytes(b"x" * 10)
+    code, out, _ = run(capsys, "cache", "info")
+    assert "tones: 1 files" in out
     code, out, _ = run(capsys, "cache", "clear")
-    assert code == 0 and f"removed {entries} entries" in out
+    assert code == 0 and f"removed {entries} entries (and 1 loudness and tone files)" in out
+    assert not (tmp_path / "cache" / "tones" / "t.npy").exists()
 
 
 def test_voices_lists_english_system_voices(capsys):

@@ -409,20 +409,26 @@ def cache() -> None:
 @cache.command("info")
 def cache_info_cmd() -> None:
     """Where the cache is and how big."""
+    from .resources import derived_cache_usage
     from .speech import cache_info
 
     info = cache_info()
     click.echo(
         f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB"
     )
+    for name, (files, size) in derived_cache_usage().items():
+        click.echo(f"{name}: {files} files, {size / 1e6:.1f} MB (remade when needed)")
 
 
 @cache.command("clear")
 def cache_clear_cmd() -> None:
-    """Delete every cached utterance."""
+    """Delete every cached utterance, and the loudness and tone caches made from them."""
+    from .resources import clear_derived_caches
     from .speech import cache_clear
 
-    click.echo(f"removed {cache_clear()} entries")
+    entries = cache_clear()
+    derived = clear_derived_caches()
+    click.echo(f"removed {entries} entries (and {derived} loudness and tone files)")
 
 
 @cli.command("list")

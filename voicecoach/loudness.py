@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .resources import cache_root
+
 TARGET_LUFS = -16.0
 MAX_TRUE_PEAK_DBTP = -1.0
 
@@ -846,7 +848,6 @@ def normalisation_gain_db(
 # a missing or broken file only costs the measuring pass.
 
 CACHE_VERSION = 3  # bump when the renderer, meter or limiter changes what they produce
-CACHE_DIR_ENV = "VOICECOACH_CACHE_DIR"
 PLAY_DECISION = "play"  # what ``play`` measured (``normalisation_gain_db``)
 LOSSLESS_DECISION = "export-lossless"  # what a WAV or FLAC export decided and measured
 
@@ -886,16 +887,6 @@ def cache_path(plan, palette) -> Path | None:
         return cache_root() / "loudness" / f"{digest}.json"
     except Exception:  # no cache is only slower
         return None
-
-
-def cache_root() -> Path:
-    """The voicecoach cache folder: ``$VOICECOACH_CACHE_DIR``, else the platform's user cache."""
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("voicecoach", appauthor=False))
 
 
 def read_cache(path: Path | None) -> dict:

@@ -116,7 +116,7 @@ def _tone_code_digest() -> str:
 
 def _tone_file(key: tuple) -> Path | None:
     try:
-        from .loudness import cache_root
+        from .resources import cache_root
 
         blob = repr((_TONE_FILE_VERSION, _tone_code_digest(), key)).encode("utf-8")
         return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}.npy"

@@ -7,6 +7,7 @@ source checkout (or an editable install) they are read from the repository.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -26,3 +27,37 @@ def builtin_scripts_dir() -> Path:
 
 def palettes_dir() -> Path:
     return data_dir("audio") / "palettes"
+
+
+CACHE_DIR_ENV = "VOICECOACH_CACHE_DIR"
+DERIVED_CACHES = ("loudness", "tones")  # beside "speech": remade from it whenever missing
+
+
+def cache_root() -> Path:
+    """The voicecoach cache folder: ``$VOICECOACH_CACHE_DIR``, else the platform's user cache."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("voicecoach", appauthor=False))
+
+
+def derived_cache_usage() -> dict[str, tuple[int, int]]:
+    """Files and bytes in each derived cache folder (loudness results, limiter spans, tones)."""
+    usage = {}
+    for name in DERIVED_CACHES:
+        files = [p for p in (cache_root() / name).glob("*") if p.is_file()]
+        usage[name] = (len(files), sum(p.stat().st_size for p in files))
+    return usage
+
+
+def clear_derived_caches() -> int:
+    """Delete the derived cache files (they are remade on demand); returns how many."""
+    removed = 0
+    for name in DERIVED_CACHES:
+        for p in (cache_root() / name).glob("*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                removed += 1
+    return removed

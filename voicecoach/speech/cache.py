@@ -38,7 +38,6 @@ from pathlib import Path
 
 from voicecoach.speech.engine import SpeechAudio
 
-CACHE_DIR_ENV = "VOICECOACH_CACHE_DIR"
 ENTRY_SUFFIX = ".vcs"
 _TEMP_PREFIX = ".tmp-"
 _STALE_TEMP_S = 3600.0  # temp files older than this were left by a killed process
@@ -62,12 +61,9 @@ def speech_key(identity: str, voice: str | None, rate_wpm: int, text: str) -> st
 
 def default_cache_dir() -> Path:
     """The speech cache folder for this user (honours ``VOICECOACH_CACHE_DIR``)."""
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override).expanduser() / "speech"
-    import platformdirs
+    from voicecoach.resources import cache_root
 
-    return Path(platformdirs.user_cache_dir("voicecoach", appauthor=False)) / "speech"
+    return cache_root() / "speech"
 
 
 @dataclass(frozen=True)
