@@ -861,6 +861,13 @@ class _Cue:
                 f"unexpected {kind} '{tok.text}' in {self.name}; write it like {_USAGE[self.name]}",
             )
 
+    def first(self, kept: Token | None, tok: Token, what: str) -> Token:
+        """Keep the first token of its kind; a later one is reported as a second ``what``."""
+        if kept is None:
+            return tok
+        self.duplicate(tok, what)
+        return kept
+
     def duplicate(self, tok: Token, what: str) -> None:
         if tok.kind == "word" and tok.value == what:  # an option word given twice
             self.error(tok.col, f"'{tok.text}' is given twice in {self.name}")
@@ -968,10 +975,7 @@ def _parse_pause(cue: _Cue, loc: Loc) -> Item | None:
     duration: Token | None = None
     for tok in cue:
         if tok.kind == "duration":
-            if duration is not None:
-                cue.duplicate(tok, "duration")
-            else:
-                duration = tok
+            duration = cue.first(duration, tok, "duration")
         else:
             cue.unexpected(tok)
     if duration is None:
@@ -986,10 +990,7 @@ def _parse_place(cue: _Cue, loc: Loc) -> Item | None:
     duration: Token | None = None
     for tok in cue:
         if tok.kind == "duration":
-            if duration is not None:
-                cue.duplicate(tok, "duration")
-            else:
-                duration = tok
+            duration = cue.first(duration, tok, "duration")
         else:
             cue.unexpected(tok)
     if duration is None:
@@ -1052,10 +1053,7 @@ def _parse_hold(cue: _Cue, loc: Loc) -> Item | None:
     seen: set[str] = set()
     for tok in cue:
         if tok.kind == "duration":
-            if duration is not None:
-                cue.duplicate(tok, "duration")
-            else:
-                duration = tok
+            duration = cue.first(duration, tok, "duration")
         elif tok.kind == "word" and tok.value in ("count", "quiet", "breathe"):
             if tok.value in seen:
                 cue.duplicate(tok, str(tok.value))
@@ -1091,15 +1089,9 @@ def _parse_wipers(cue: _Cue, loc: Loc) -> Item | None:
     guide_seen = False
     for tok in cue:
         if tok.kind == "count":
-            if count is not None:
-                cue.duplicate(tok, "count")
-            else:
-                count = tok
+            count = cue.first(count, tok, "count")
         elif tok.kind == "duration":
-            if sweep is not None:
-                cue.duplicate(tok, "duration")
-            else:
-                sweep = tok
+            sweep = cue.first(sweep, tok, "duration")
         elif tok.is_word("guide"):
             if guide_seen:
                 cue.duplicate(tok, "guide")
@@ -1124,10 +1116,7 @@ def _parse_roll(cue: _Cue, loc: Loc) -> Item | None:
     guide_seen = False
     for tok in cue:
         if tok.kind == "duration":
-            if duration is not None:
-                cue.duplicate(tok, "duration")
-            else:
-                duration = tok
+            duration = cue.first(duration, tok, "duration")
         elif tok.is_word("stroke"):
             if stroke_tok is not None:
                 cue.duplicate(tok, "stroke")
