@@ -84,9 +84,7 @@ def session_info(name: str, *, engine: str | None = None) -> SessionInfo:
     durations: dict[str, float | None] = {}
     try:
         for level in LEVELS:
-            session = load(path, level=level, engine=engine)
-            session._speech = base.speech  # share one speech service (and worker) across levels
-            durations[level] = round(session.plan().duration_s, 3)
+            durations[level] = round(base.with_level(level).plan().duration_s, 3)
     except ScriptError:
         durations = {level: None for level in LEVELS}
     finally:

@@ -151,6 +151,15 @@ class Session:
             progress=progress,
         )
 
+    def with_level(self, level: str) -> Session:
+        """The same parsed script at another level, sharing this session's speech service and palette.
+
+        Close this session when done, not the copy (they share one speech worker).
+        """
+        other = Session(self.script, self.path, Overrides(level=level), use_cache=self.use_cache)
+        other._speech, other._palette = self.speech, self.palette
+        return other
+
     def prepare_speech(self) -> None:
         """Synthesise, in one batch, everything a session may say: its script and "paused" (for play)."""
         from .compiler import spoken_texts
