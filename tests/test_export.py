@@ -367,6 +367,22 @@ def test_second_export_reuses_the_loudness_and_writes_the_same_audio(tmp_path, m
     assert (loud.gain_db, loud.limit) == (first.gain_db, first.limiter)
 
 
+def test_exporting_in_one_process_or_two_writes_the_same_bytes(tmp_path, monkeypatch):
+    """The metering and writing side runs in a forked process where it can (offload.py)."""
+    from voicecoach import offload
+
+    plan, palette = make_plan(), load_palette(None)
+    results = []
+    for name, no_fork in (("forked", ""), ("inline", "1")):
+        monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / f"cache-{name}"))
+        monkeypatch.setenv("VOICECOACH_NO_FORK", no_fork)
+        assert offload.forking() is (name == "forked" and sys.platform.startswith("linux"))
+        result = export_plan(plan, speech_lookup, tmp_path / f"{name}.wav", palette=palette)
+        results.append((result.gain_db, result.integrated_lufs, result.true_peak_dbtp))
+    assert results[0] == results[1]
+    assert (tmp_path / "forked.wav").read_bytes() == (tmp_path / "inline.wav").read_bytes()
+
+
 def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
     from voicecoach.loudness import cache_path, cached_measurement, read_cache
@@ -475,12 +491,13 @@ def _parts(folder: Path) -> list[Path]:
 def test_full_disk_leaves_old_file_untouched(tmp_path, monkeypatch):
     target = tmp_path / "out.flac"
     target.write_bytes(OLD_BYTES)
-    calls = {"n": 0}
+    calls = tmp_path / "calls"  # a file: the writing may happen in a forked process
     real = export_mod._write_block
 
     def failing(f, block):
-        calls["n"] += 1
-        if calls["n"] > 2:
+        with open(calls, "a") as log:
+            log.write("x")
+        if len(calls.read_text()) > 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(f, block)
 
@@ -488,7 +505,7 @@ def test_full_disk_leaves_old_file_untouched(tmp_path, monkeypatch):
     with pytest.raises(ExportError) as e:
         export_plan(make_plan(), speech_lookup, target, palette=load_palette(None), captions=True)
     assert str(e.value).startswith(f"disk full writing {target}")
-    assert calls["n"] == 3  # it failed mid-write, not before
+    assert calls.read_text() == "xxx"  # it failed mid-write, not before
     assert target.read_bytes() == OLD_BYTES
     assert _parts(tmp_path) == []
     assert not target.with_suffix(".vtt").exists()

@@ -214,3 +214,33 @@ def test_limiter_passes_blocks_under_the_ceiling_through_as_they_are():
     quiet = [i for i in quiet if 0 < i < len(blocks) - 1 and i - 1 in quiet and i + 1 in quiet]
     assert quiet
     assert all(out[i] is blocks[i] for i in quiet)  # no copy where nothing changes
+
+
+def _centred_then_panned(rate: int = SR) -> np.ndarray:
+    """Centred noise bursts (L == R), a panned stretch, silence, then centred again: float32 stereo."""
+    rng = np.random.default_rng(11)
+    centred = rng.normal(0, 0.2, (rate * 2, 1)) * np.ones((1, 2))
+    panned = np.stack([rng.normal(0, 0.2, rate), rng.normal(0, 0.05, rate)], axis=1)
+    silence = np.zeros((rate * 2, 2))
+    return np.concatenate([centred, panned, centred, silence, centred]).astype(np.float32)
+
+
+def test_centred_blocks_are_metered_bit_for_bit_as_two_channels(monkeypatch):
+    x = _centred_then_panned()
+    fast = _feed(x, SR, 8192)
+    assert fast._mono_copies is not None
+    monkeypatch.setattr(LoudnessMeter, "_mono_copies", lambda self, block: False)
+    slow = _feed(x, SR, 8192)
+    assert fast.result() == slow.result()
+    assert list(fast._subblocks) == list(slow._subblocks)
+    np.testing.assert_array_equal(fast._zi, slow._zi)
+
+
+def test_centred_envelope_equals_the_two_channel_one(monkeypatch):
+    from voicecoach import loudness
+
+    x = np.repeat(np.random.default_rng(3).normal(0, 0.3, (5000, 1)), 2, axis=1)
+    q = np.arange(12, len(x))
+    centred = loudness._envelope_at(x, q)
+    monkeypatch.setattr(loudness, "_distinct_channels", lambda xx: range(xx.shape[1]))
+    np.testing.assert_array_equal(centred, loudness._envelope_at(x, q))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import math
 import os
 import secrets
@@ -386,7 +387,10 @@ def _decide_and_write(target, fmt, plan, speech, palette, tags, block_frames, wo
     if measured is None:
         work.add_passes(1)
         measured = measure_blocks(
-            plan_blocks(plan, speech, palette=palette, block_frames=block_frames), rate, work.at
+            plan_blocks(plan, speech, palette=palette, block_frames=block_frames),
+            rate,
+            work.at,
+            block_frames=block_frames,
         )
         work.next_pass()
         update_cache(cache, measured=measured)
@@ -483,63 +487,117 @@ def _write_audio(
     *,
     meter: bool,
 ) -> tuple[float, float] | None:
-    """Encode the plan at ``gain_db`` into ``part``; with ``meter``, returns loudness and true peak of what was encoded."""
+    """Encode the plan at ``gain_db`` into ``part``; with ``meter``, returns loudness and true peak of what was encoded.
+
+    This process renders and limits; a second one meters, converts and writes
+    (``offload.consume_blocks``), so the work is spread over two cores (the
+    true peak is metered there too: here, it made this side the slower one).
+    """
     import soundfile as sf
 
-    from .tags import soundfile_strings
+    from .offload import consume_blocks
 
+    blocks = plan_blocks(
+        plan,
+        speech,
+        palette=palette,
+        gain_db=gain_db,
+        limit=limit,
+        ceiling_dbtp=ceiling,
+        block_frames=block_frames,
+        spans_cache=cache_path(plan, palette),
+    )
+    # the meter is made here, so the child inherits what it imports (scipy), imported once
     meter_ = LoudnessMeter(plan.sample_rate) if meter else None
-    sf_format, subtype = _SOUNDFILE[fmt]
-    level = _LOSSY_QUALITY if fmt in _LOSSY else None
-    written = 0
+    encoder = functools.partial(_open_encoder, part, fmt, plan.sample_rate, tags, meter_)
     try:
-        with sf.SoundFile(
-            str(part),
-            "w",
-            plan.sample_rate,
-            2,
-            subtype=subtype,
-            format=sf_format,
-            compression_level=level,
-        ) as f:
-            if fmt == "wav":
-                for key, value in soundfile_strings(tags).items():
-                    setattr(f, key, value)
-            blocks = plan_blocks(
-                plan,
-                speech,
-                palette=palette,
-                gain_db=gain_db,
-                limit=limit,
-                ceiling_dbtp=ceiling,
-                block_frames=block_frames,
-                spans_cache=cache_path(plan, palette),
-            )
-            encode = _encoder(f, fmt, meter_)
-            for block in blocks:
-                encode(block)
-                written += len(block)
-                work.at(written)
+        return consume_blocks(blocks, encoder, block_frames=block_frames, progress=work.at)
     except sf.LibsndfileError as e:
         if _disk_nearly_full(part.parent):
             raise OSError(errno.ENOSPC, "No space left on device") from e
         raise ExportError(f"could not write {part}: {e}") from e
-    return meter_.result() if meter_ is not None else None
 
 
-def _encoder(sound_file, fmt: str, meter: LoudnessMeter | None) -> Callable[[np.ndarray], None]:
-    """What happens to each rendered block: meter it, convert it, hand it to libsndfile."""
+def _open_encoder(part: Path, fmt: str, sample_rate: int, tags, meter_: LoudnessMeter | None):
+    """Open ``part`` for writing: returns ``(consume(block), finish())`` for ``consume_blocks``.
+
+    ``finish`` closes the file and returns the loudness and true peak of what
+    was written, measured by ``meter_`` (``None``: not measured).
+    """
+    import soundfile as sf
+
+    from .tags import soundfile_strings
+
+    sf_format, subtype = _SOUNDFILE[fmt]
+    level = _LOSSY_QUALITY if fmt in _LOSSY else None
+    fd = os.open(part, os.O_RDWR | os.O_TRUNC)
+    try:
+        f = sf.SoundFile(
+            fd,
+            "w",
+            sample_rate,
+            2,
+            subtype=subtype,
+            format=sf_format,
+            compression_level=level,
+            closefd=False,
+        )
+    except BaseException:
+        os.close(fd)
+        raise
+    if fmt == "wav":
+        for key, value in soundfile_strings(tags).items():
+            setattr(f, key, value)
+    writer = _BlockWriter(f, fmt, fd)
 
     def consume(block: np.ndarray) -> None:
-        if meter is not None:
-            meter.feed(block)
-        if fmt == "wav":  # (libsndfile's FLAC encoder rounds differently: left to it)
+        if meter_ is not None:
+            meter_.feed(block)
+        writer(block)
+
+    def finish() -> tuple[float, float] | None:
+        try:
+            f.close()
+        finally:
+            os.close(fd)
+        return meter_.result() if meter_ is not None else None
+
+    return consume, finish
+
+
+_WRITEBACK_BYTES = 16 << 20  # ask the kernel to start writing the file out after this much
+
+
+class _BlockWriter:
+    """What happens to each rendered block: converted and handed to libsndfile (on its own thread).
+
+    Every ``_WRITEBACK_BYTES`` the kernel is asked to start writing what is
+    already in the file to disk (``POSIX_FADV_DONTNEED`` starts writeback and
+    does not wait), so the ``fsync`` that makes the file durable before the
+    rename finds little left to do: the disk works while the session renders.
+    """
+
+    def __init__(self, sound_file, fmt: str, fd: int):
+        self.sound_file, self.fmt, self.fd = sound_file, fmt, fd
+        self.flushed_bytes = 0
+
+    def __call__(self, block: np.ndarray) -> None:
+        if self.fmt == "wav":  # (libsndfile's FLAC encoder rounds differently: left to it)
             block = pcm16(block)  # clips too
         elif float(np.abs(block).max(initial=0.0)) > 1.0:
             block = np.clip(block, -1.0, 1.0)
-        _write_block(sound_file, block)
+        _write_block(self.sound_file, block)
+        if _FADVISE:
+            at = os.lseek(self.fd, 0, os.SEEK_CUR)
+            if at - self.flushed_bytes >= _WRITEBACK_BYTES:
+                with contextlib.suppress(OSError):
+                    os.posix_fadvise(
+                        self.fd, self.flushed_bytes, at - self.flushed_bytes, os.POSIX_FADV_DONTNEED
+                    )
+                self.flushed_bytes = at
 
-    return consume
+
+_FADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 
 
 def pcm16(block: np.ndarray) -> np.ndarray:

@@ -148,11 +148,18 @@ def _as_frames(block: np.ndarray) -> np.ndarray:
     return a.reshape(-1, 1) if a.ndim == 1 else a
 
 
+def _distinct_channels(xx: np.ndarray) -> range:
+    """The channels of ``xx`` worth looking at: just the first when a stereo block is centred (L == R)."""
+    if xx.shape[1] == 2 and np.array_equal(xx[:, 0], xx[:, 1]):
+        return range(1)
+    return range(xx.shape[1])
+
+
 def _envelope_at(xx: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Oversampled envelope at frames ``q`` of ``xx`` (each ``q >= 12``): max |.| over the 4 points and channels."""
     env = None
     rows = q - (_TP_PHASE_TAPS - 1)
-    for c in range(xx.shape[1]):
+    for c in _distinct_channels(xx):
         windows = sliding_window_view(xx[:, c], _TP_PHASE_TAPS)  # windows[s] = xx[s : s + 13, c]
         e = _column_max(np.abs(windows[rows] @ _TP_MATRIX))
         env = e if env is None else np.maximum(env, e)
@@ -222,6 +229,50 @@ class _Interpolator:
         return env
 
 
+class TruePeakMeter:
+    """Streaming 4x-oversampled true peak of blocks (frames, channels) or (frames,), state carried across blocks.
+
+    ``LoudnessMeter`` uses one; ``measure_blocks`` runs one beside a
+    loudness-only meter in another process.
+    """
+
+    def __init__(self) -> None:
+        self._interp: _Interpolator | None = None
+        self._peak = 0.0  # linear true peak so far
+
+    def feed(self, block: np.ndarray) -> None:
+        x = np.asarray(block)
+        x = x.reshape(-1, 1) if x.ndim == 1 else x
+        if len(x) == 0:
+            return
+        if self._interp is None:
+            self._interp = _Interpolator(x.shape[1])
+        self._peak = max(self._peak, float(x.max()), -float(x.min()))
+        if self._interp.skip_if_quiet(x, self._peak):
+            return
+        xx = self._interp.extended(x)
+        env = _Interpolator.envelope_over(xx, len(x), self._peak)
+        if env is not None:
+            self._peak = max(self._peak, float(env.max()))
+
+    def rest(self) -> None:
+        """Digital silence after enough silence: only the interpolator's memory changes (to zeros)."""
+        if self._interp is not None:
+            self._interp.history[:] = 0.0
+
+    def dbtp(self) -> float:
+        peak = self._peak
+        if self._interp is not None:
+            # the interpolator's ringing after the last sample (the file ends in silence)
+            tail = np.zeros((_TP_HISTORY, self._interp.history.shape[1]))
+            env = _Interpolator.envelope_over(
+                np.concatenate([self._interp.history, tail]), len(tail), peak
+            )
+            if env is not None:
+                peak = max(peak, float(env.max()))
+        return gain_to_db(peak)
+
+
 class LoudnessMeter:
     """Streaming BS.1770-4 integrated loudness and 4x-oversampled true peak.
 
@@ -231,16 +282,18 @@ class LoudnessMeter:
     across blocks; only one energy per 100 ms sub-block is kept.
     """
 
-    def __init__(self, sample_rate: int):
+    def __init__(self, sample_rate: int, *, true_peak: bool = True):
+        from scipy import signal  # here, not at import: play may never need the meter
+
+        self._sosfilt = signal.sosfilt
         self.sample_rate = int(sample_rate)
         self._sos = _k_weighting_sos(self.sample_rate)
         self._zi: np.ndarray | None = None
         self._weights: np.ndarray | None = None
-        self._interp: _Interpolator | None = None
         self._subblocks = array("d")  # channel-weighted energy of each complete 100 ms sub-block
         self._partial = 0.0  # energy of the sub-block in progress
         self._samples = 0
-        self._peak = 0.0  # linear true peak so far
+        self._true_peak = TruePeakMeter() if true_peak else None  # (None: -inf)
 
     @property
     def samples(self) -> int:
@@ -257,22 +310,37 @@ class LoudnessMeter:
         if self._zi is None:
             self._zi = np.zeros((self._sos.shape[0], 2, channels))
             self._weights = np.array([_CHANNEL_WEIGHTS[min(c, 4)] for c in range(channels)])
-            self._interp = _Interpolator(channels)
         if not x.any() and float(np.abs(self._zi).max()) < _AT_REST:
             # digital silence with the filters at rest: nothing to filter, nothing to peak
             self._zi[:] = 0.0
             self._accumulate_silence(n)
-            self._interp.history[:] = 0.0
+            if self._true_peak is not None:
+                self._true_peak.rest()
             return
         # A tiny DC offset keeps the filter states out of subnormal floats when the input falls
         # silent (those made filtering a session's pauses ten times slower than its speech);
         # the high-pass stage removes it, so it adds nothing measurable (about -400 dB).
-        from scipy import signal  # here, not at import: play may never need the meter
-
-        y, self._zi = signal.sosfilt(self._sos, x + _DENORMAL_GUARD, axis=0, zi=self._zi)
-        energy = (y * y) @ self._weights  # (n,) weighted sum over channels
+        if self._mono_copies(block):
+            # Both channels and both filter states are equal (centred speech and tones, most of a
+            # session): filter one and count it twice. The same numbers as filtering both.
+            y, zi = self._sosfilt(self._sos, x[:, 0] + _DENORMAL_GUARD, zi=self._zi[:, :, 0])
+            self._zi[:, :, 0] = self._zi[:, :, 1] = zi
+            energy = (y * y) * (self._weights[0] + self._weights[1])
+        else:
+            y, self._zi = self._sosfilt(self._sos, x + _DENORMAL_GUARD, axis=0, zi=self._zi)
+            energy = (y * y) @ self._weights  # (n,) weighted sum over channels
         self._accumulate(energy)
-        self._track_peak(x)
+        if self._true_peak is not None:
+            self._true_peak.feed(x)
+
+    def _mono_copies(self, block: np.ndarray) -> bool:
+        """Whether a stereo block and the filter state are the same in both channels."""
+        assert self._zi is not None and self._weights is not None
+        if block.ndim != 2 or block.shape[1] != 2 or self._weights[0] != self._weights[1]:
+            return False
+        return np.array_equal(self._zi[:, :, 0], self._zi[:, :, 1]) and np.array_equal(
+            block[:, 0], block[:, 1]
+        )
 
     def _accumulate_silence(self, n: int) -> None:
         end = self._samples + n
@@ -295,16 +363,6 @@ class LoudnessMeter:
             j += 1
         self._partial += float(energy[pos:].sum())
         self._samples = start + len(energy)
-
-    def _track_peak(self, x: np.ndarray) -> None:
-        assert self._interp is not None
-        self._peak = max(self._peak, float(x.max()), -float(x.min()))
-        if self._interp.skip_if_quiet(x, self._peak):
-            return
-        xx = self._interp.extended(x)
-        env = _Interpolator.envelope_over(xx, len(x), self._peak)
-        if env is not None:
-            self._peak = max(self._peak, float(env.max()))
 
     def integrated_lufs(self) -> float:
         rate = self.sample_rate
@@ -332,16 +390,7 @@ class LoudnessMeter:
         return -0.691 + 10.0 * math.log10(gated.mean())
 
     def true_peak_dbtp(self) -> float:
-        peak = self._peak
-        if self._interp is not None:
-            # the interpolator's ringing after the last sample (the file ends in silence)
-            tail = np.zeros((_TP_HISTORY, self._interp.history.shape[1]))
-            env = _Interpolator.envelope_over(
-                np.concatenate([self._interp.history, tail]), len(tail), peak
-            )
-            if env is not None:
-                peak = max(peak, float(env.max()))
-        return gain_to_db(peak)
+        return self._true_peak.dbtp() if self._true_peak is not None else -math.inf
 
     def result(self) -> tuple[float, float]:
         """``(integrated_lufs, true_peak_dbtp)``; feeding may continue afterwards."""
@@ -722,15 +771,39 @@ ProgressFn = Callable[[int, int], None]
 
 
 def measure_blocks(
-    blocks: Iterable[np.ndarray], sample_rate: int, progress: Callable[[int], None] | None = None
+    blocks: Iterable[np.ndarray],
+    sample_rate: int,
+    progress: Callable[[int], None] | None = None,
+    *,
+    block_frames: int,
 ):
-    """Feed every block to a fresh meter; returns ``(integrated_lufs, true_peak_dbtp)``."""
-    meter = LoudnessMeter(sample_rate)
-    for block in blocks:
-        meter.feed(block)
-        if progress is not None:
-            progress(meter.samples)
-    return meter.result()
+    """Feed every block to a fresh meter; returns ``(integrated_lufs, true_peak_dbtp)``.
+
+    The loudness meter runs in a second process (``offload.consume_blocks``)
+    while this one renders and tracks the true peak, so the two use two
+    cores; the result is the same as metering here. Blocks are float32 stereo of at most ``block_frames``
+    frames. ``progress(samples)`` counts the blocks handed over.
+    """
+    from .offload import consume_blocks
+
+    # Loudness in the other process, true peak in this one (it renders faster than the
+    # loudness meter meters), so both are busy. The meter is made here: the child inherits
+    # what it imports (scipy), imported once.
+    loudness = LoudnessMeter(sample_rate, true_peak=False)
+    peak = TruePeakMeter()
+
+    def peaked() -> Iterator[np.ndarray]:
+        for block in blocks:
+            peak.feed(block)
+            yield block
+
+    lufs = consume_blocks(
+        peaked(),
+        lambda: (loudness.feed, loudness.integrated_lufs),
+        block_frames=block_frames,
+        progress=progress,
+    )
+    return lufs, peak.dbtp()
 
 
 def plan_blocks(
@@ -806,7 +879,10 @@ def normalisation_gain_db(
 
     if measured is None:
         lufs, peak = measure_blocks(
-            plan_blocks(plan, speech, palette=palette, block_frames=block_frames), rate, tick(done)
+            plan_blocks(plan, speech, palette=palette, block_frames=block_frames),
+            rate,
+            tick(done),
+            block_frames=block_frames,
         )
         done += plan.duration_samples
         update_cache(path, measured=(lufs, peak))
@@ -829,6 +905,7 @@ def normalisation_gain_db(
         ),
         rate,
         tick(done),
+        block_frames=block_frames,
     )
     correction = TARGET_LUFS - limited_lufs if math.isfinite(limited_lufs) else 0.0
     return LoudnessReport(
