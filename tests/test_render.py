@@ -538,3 +538,51 @@ def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monke
     assert np.array_equal(render_mod.cached_tone(WARM, "bell", 30_000, SR), made)
     assert files[0].stat().st_size > 30_000 * 4
     render_mod._TONE_CACHE.clear()
+
+
+def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monkeypatch):
+    from voicecoach import render as render_mod
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
+    voice = fake_voice(0.8)
+    ev = speech_event("s", 1000, voice)
+    plan = make_plan([ev], ev.end_sample + 500)
+    render_mod._SPEECH_CACHE.clear()
+    first = render(plan, Voices({"s": voice}))
+    files = list((tmp_path / "speech-prepared").glob("*.npy"))
+    assert len(files) == 1 and not list((tmp_path / "speech-prepared").glob("*.tmp"))
+
+    def no_resampling(*args, **kwargs):
+        raise AssertionError("resampled although the speech is on disk")
+
+    real = render_mod.resample_poly
+    monkeypatch.setattr(render_mod, "resample_poly", no_resampling)
+    render_mod._SPEECH_CACHE.clear()  # a new process: only the disk remembers
+    assert np.array_equal(render(plan, Voices({"s": voice})), first)
+    # other samples under the same key, or another fade, are other speech (not this file)
+    render_mod._SPEECH_CACHE.clear()
+    with pytest.raises(AssertionError, match="resampled"):
+        render(plan, Voices({"s": voice * np.float32(0.5)}))
+    render_mod._SPEECH_CACHE.clear()
+    with pytest.raises(AssertionError, match="resampled"):
+        render(plan, Voices({"s": voice}), palette=dataclasses.replace(WARM, speech_fade_s=0.02))
+    # a truncated file reads as missing: the speech is made again, the same, and rewritten
+    files[0].write_bytes(files[0].read_bytes()[:-100])
+    monkeypatch.setattr(render_mod, "resample_poly", real)
+    render_mod._SPEECH_CACHE.clear()
+    assert np.array_equal(render(plan, Voices({"s": voice})), first)
+    assert files[0].stat().st_size > ev.duration_samples * 4
+    render_mod._SPEECH_CACHE.clear()
+
+
+def test_the_prepared_speech_folder_is_trimmed_oldest_first(tmp_path):
+    import os
+
+    from voicecoach import render as render_mod
+
+    for i in range(5):
+        path = tmp_path / f"{i}.npy"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+    render_mod._trim_folder(tmp_path, 2500)
+    assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["3.npy", "4.npy"]

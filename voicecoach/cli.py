@@ -422,13 +422,15 @@ def cache_info_cmd() -> None:
 
 @cache.command("clear")
 def cache_clear_cmd() -> None:
-    """Delete every cached utterance, and the loudness and tone caches made from them."""
+    """Delete every cached utterance, and the loudness, tone and prepared-speech caches made from them."""
     from .resources import clear_derived_caches
     from .speech import cache_clear
 
     entries = cache_clear()
     derived = clear_derived_caches()
-    click.echo(f"removed {entries} entries (and {derived} loudness and tone files)")
+    click.echo(
+        f"removed {entries} entries (and {derived} loudness, tone and prepared-speech files)"
+    )
 
 
 @cli.command("list")

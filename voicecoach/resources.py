@@ -30,7 +30,8 @@ def palettes_dir() -> Path:
 
 
 CACHE_DIR_ENV = "VOICECOACH_CACHE_DIR"
-DERIVED_CACHES = ("loudness", "tones")  # beside "speech": remade from it whenever missing
+# beside "speech": remade from it whenever missing
+DERIVED_CACHES = ("loudness", "tones", "speech-prepared")
 
 
 def cache_root() -> Path:
@@ -44,7 +45,7 @@ def cache_root() -> Path:
 
 
 def derived_cache_usage() -> dict[str, tuple[int, int]]:
-    """Files and bytes in each derived cache folder (loudness results, limiter spans, tones)."""
+    """Files and bytes in each derived cache folder (loudness results and limiter spans, tones, prepared speech)."""
     usage = {}
     for name in DERIVED_CACHES:
         files = [p for p in (cache_root() / name).glob("*") if p.is_file()]
