@@ -7,7 +7,9 @@ Side by side, on the same machine and in the same run:
 - warm export of the same session to WAV (target: <= 1 s), two ways: "warm" is a repeat export
   (speech and loudness cached: one render straight into the file), "warm, loudness not cached"
   deletes <cache>/loudness first (speech cached; measure, then write);
-- peak RSS of a process exporting benchmarks/session-2h.md to WAV (target: <= 200 MB).
+- peak memory of a process exporting benchmarks/session-2h.md to WAV (target: <= 200 MB): its own
+  peak RSS, and (sampled every 20 ms) the peaks of the summed RSS and summed PSS of it and the
+  process it forks to meter and write.
 Both voicecoach runs use the system engine (eSpeak NG), like the alternative. Each figure is the
 median of --repeat runs (cold runs and alternative runs interleaved, each cold run with a new
 empty cache); every run's value is kept in the JSON.
@@ -50,12 +52,80 @@ print(json.dumps({"plan_s": t1 - t0, "export_s": t2 - t1, "duration_s": plan.dur
 """
 
 
-def run_measured(args: list[str], env: dict) -> tuple[dict | None, float, int]:
-    """Run a child; returns (its JSON output or None, wall seconds, its own peak RSS in KiB via wait4)."""
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _tree_memory_kib(pid: int) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) in KiB over ``pid`` and its descendants, now."""
+    rss = pss = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss, pss
+
+
+class TreeMemory:
+    """Samples a process tree's memory every 20 ms: the peaks of its summed RSS and summed PSS.
+
+    An export forks a second process (the consumer of the rendered blocks), so
+    the process's own peak RSS (wait4) is not the whole story: summed RSS
+    counts the pages the two share twice (an upper bound); summed PSS splits
+    them (what the export really occupies).
+    """
+
+    def __init__(self, pid: int):
+        import threading
+
+        self.pid, self.peak_rss_kib, self.peak_pss_kib = pid, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            rss, pss = _tree_memory_kib(self.pid)
+            self.peak_rss_kib = max(self.peak_rss_kib, rss)
+            self.peak_pss_kib = max(self.peak_pss_kib, pss)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_measured(
+    args: list[str], env: dict, tree: list | None = None
+) -> tuple[dict | None, float, int]:
+    """Run a child; returns (its JSON output or None, wall seconds, its own peak RSS in KiB via wait4).
+
+    With ``tree`` (a list), a ``TreeMemory`` sampler of the child's process tree is appended to it.
+    """
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, text=True)
+        sampler = TreeMemory(proc.pid) if tree is not None else None
         _, status, usage = os.wait4(proc.pid, 0)
+        if sampler is not None:
+            sampler.stop()
+            tree.append(sampler)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
         out.seek(0)
@@ -162,14 +232,17 @@ def main() -> None:
             }
         )
         if not opts.skip_2h:
+            samplers: list[TreeMemory] = []
             long, long_wall, long_rss = run_measured(
-                [py, "-c", EXPORT_CHILD, str(SCRIPT_2H), str(tmp / "2h.wav")], env
+                [py, "-c", EXPORT_CHILD, str(SCRIPT_2H), str(tmp / "2h.wav")], env, samplers
             )
             figures.update(
                 {
                     "2h_duration_s": long["duration_s"],
                     "2h_export_wall_s": long_wall,
                     "2h_peak_rss_mb": long_rss / 1024,
+                    "2h_peak_tree_rss_sum_mb": samplers[0].peak_rss_kib / 1024,
+                    "2h_peak_tree_pss_mb": samplers[0].peak_pss_kib / 1024,
                 }
             )
     for key, value in figures.items():
