@@ -195,7 +195,10 @@ def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
     code, out, _ = run(capsys, "cache", "info")
     assert "tones: 1 files" in out
     code, out, _ = run(capsys, "cache", "clear")
-    assert code == 0 and f"removed {entries} entries (and 1 loudness, tone and prepared-speech files)" in out
+    assert (
+        code == 0
+        and f"removed {entries} entries (and 1 loudness, tone and prepared-speech files)" in out
+    )
     assert not (tmp_path / "cache" / "tones" / "t.npy").exists()
 
 

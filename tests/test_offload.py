@@ -140,3 +140,12 @@ def test_the_consumers_error_wins_however_the_parent_notices_it_has_gone():
         with pytest.raises(OSError) as e:
             offload.consume_blocks(iter(_blocks(60)), failing_at_once, block_frames=BLOCK)
         assert e.value.errno == 28
+
+
+def test_an_error_while_filling_a_slot_is_the_error_raised():
+    """The slot's view lives on in the traceback: closing the ring must not hide the error."""
+    if not offload.forking():
+        pytest.skip("no fork here")
+    bad = [np.zeros((100, 3), dtype=np.float32)]  # three channels do not fit a stereo slot
+    with pytest.raises(ValueError):
+        offload.consume_blocks(iter(bad), _meter, block_frames=BLOCK)

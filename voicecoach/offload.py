@@ -181,7 +181,10 @@ class _Offloaded:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
         del self.slots
-        self.ring.close()
+        # a view may still be held by a traceback (an exception while filling a slot):
+        # then the mapping goes when that does
+        with contextlib.suppress(BufferError):
+            self.ring.close()
 
 
 def _child(factory: Factory, slots: np.ndarray, ready_r: int, free_w: int) -> None:
