@@ -50,6 +50,15 @@ def test_prepare_fills_the_cache_once_per_distinct_text(service, tmp_path):
     assert np.sqrt(np.mean(audio.samples**2)) > 0.02
 
 
+def test_the_wait_for_synthesis_is_announced_once_and_only_when_there_is_one(service):
+    calls = []
+    service.while_synthesising = lambda: calls.append(service.cache.stats()["entries"])
+    service.prepare(TEXTS[:2])
+    assert calls == [0]  # before anything was synthesised
+    service.prepare(TEXTS[:2])  # all cached: nothing to wait for
+    assert calls == [0]
+
+
 def test_warm_cache_needs_no_engine_and_is_fast(service, tmp_path):
     texts = [f"Stay here for breath number {i}." for i in range(30)]
     service.prepare(texts)

@@ -229,6 +229,21 @@ class _Interpolator:
         return env
 
 
+def preload_meter() -> None:
+    """Start importing what ``LoudnessMeter`` needs (``scipy.signal``, about 0.7 s) on a thread.
+
+    For moments when the main thread waits anyway (speech synthesis before an
+    export). Importing is idempotent: a meter made before it finishes simply
+    waits for the import lock.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import scipy.signal  # noqa: F401
+
+    threading.Thread(target=load, name="voicecoach-preload", daemon=True).start()
+
+
 class TruePeakMeter:
     """Streaming 4x-oversampled true peak of blocks (frames, channels) or (frames,), state carried across blocks.
 

@@ -140,7 +140,16 @@ class Session:
         chosen = format_for(target, fmt)
         if sample_rate is None:
             sample_rate = OPUS_SAMPLE_RATE if chosen == "opus" else DEFAULT_SAMPLE_RATE
-        plan = self.plan(sample_rate=sample_rate)
+        if sample_rate not in self._plans:
+            # Speech to synthesise means loudness to measure: the meter's imports (scipy,
+            # about 0.7 s) load on a thread while the main one waits for the speech workers.
+            from .loudness import preload_meter
+
+            self.speech.while_synthesising = preload_meter
+        try:
+            plan = self.plan(sample_rate=sample_rate)
+        finally:
+            self.speech.while_synthesising = None
         return export_plan(
             plan,
             self.speech.audio,
