@@ -575,6 +575,30 @@ def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_pa
     render_mod._SPEECH_CACHE.clear()
 
 
+def test_renders_from_one_speech_source_share_its_prepared_speech(tmp_path, monkeypatch):
+    from voicecoach import render as render_mod
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
+    voice = fake_voice(0.8)
+    ev = speech_event("s", 1000, voice)
+    plan = make_plan([ev], ev.end_sample + 500)
+    voices = Voices({"s": voice})
+    render_mod._SPEECH_CACHE.clear()
+    first = render(plan, voices)
+    for path in (tmp_path / "speech-prepared").glob("*.npy"):
+        path.unlink()  # only memory remembers now
+
+    def no_resampling(*args, **kwargs):
+        raise AssertionError("resampled although the same source's speech is in memory")
+
+    monkeypatch.setattr(render_mod, "resample_poly", no_resampling)
+    assert np.array_equal(render(plan, voices), first)
+    # another source (speech keys name audio only within one source) is prepared again
+    with pytest.raises(AssertionError, match="resampled"):
+        render(plan, Voices({"s": voice}))
+    render_mod._SPEECH_CACHE.clear()
+
+
 def test_the_prepared_speech_folder_is_trimmed_oldest_first(tmp_path):
     import os
 

@@ -110,6 +110,7 @@ def _tone_code_digest() -> str:
 
     h = hashlib.sha256(np.__version__.encode("utf-8"))
     for module in (tones, units):
+        assert module.__file__ is not None  # a module of this package, read from its file
         h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()
 
@@ -168,6 +169,7 @@ def _speech_code_digest() -> str:
 
     h = hashlib.sha256(np.__version__.encode("utf-8"))
     for module in (dsp, tones, units):
+        assert module.__file__ is not None
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()
@@ -361,10 +363,10 @@ class _Mixer:
         self.ramp = raised_cosine(seconds_to_samples(d.ramp_s, self.rate)).astype(np.float32)
         self.lead = seconds_to_samples(d.lead_s, self.rate)
         tones = [e for e in plan.events if e.kind == "tone" and e.end_sample > e.start_sample]
-        speech = [e for e in plan.events if e.kind == "speech" and e.end_sample > e.start_sample]
+        spoken = [e for e in plan.events if e.kind == "speech" and e.end_sample > e.start_sample]
         self.tones = _Sweep(tones, start_sample)
-        self.speech = _Sweep(speech, start_sample)
-        self.duckers = _Sweep(speech, start_sample - len(self.ramp))  # speech that ducks a block
+        self.speech = _Sweep(spoken, start_sample)
+        self.duckers = _Sweep(spoken, start_sample - len(self.ramp))  # speech that ducks a block
         self.speech_token = _speech_owner_token(speech)
         self.speech_cache = _ByteLRU(SPEECH_CACHE_BYTES)  # when the source cannot be shared
         self.tone_cache = _ByteLRU(LOCAL_TONE_CACHE_BYTES)
@@ -466,7 +468,7 @@ class _Mixer:
                 self.speech_cache.put(key, x)
             return x
         p = self.palette
-        key = (
+        shared_key = (
             self.speech_token,
             ev.speech_key,
             self.rate,
@@ -476,11 +478,11 @@ class _Mixer:
             p.truncated_fade_s,
         )
         with _SPEECH_CACHE_LOCK:
-            x = _SPEECH_CACHE.get(key)
+            x = _SPEECH_CACHE.get(shared_key)
         if x is None:
             x = self._prepare_speech_cached(ev)
             with _SPEECH_CACHE_LOCK:
-                _SPEECH_CACHE.put(key, x)
+                _SPEECH_CACHE.put(shared_key, x)
         return x
 
     def _prepare_speech_cached(self, ev: Event) -> np.ndarray:
