@@ -103,12 +103,13 @@ class SpeechService:
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="speech") as pool:
             futures = [pool.submit(make, key, text) for key, text in jobs]
-            done, not_done = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in not_done:
+            finished, unfinished = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in unfinished:
                 future.cancel()
             for future in futures:
-                if future in done and future.exception() is not None:
-                    raise future.exception()
+                error = future.exception() if future in finished else None
+                if error is not None:
+                    raise error
 
     def duration_s(self, text: str) -> float:
         """Length of the spoken ``text`` in seconds (synthesises it if needed)."""
@@ -140,9 +141,12 @@ class SpeechService:
             if self.cache is not None:
                 self.cache.discard(key)
             self._make(key, text)
-            audio = self.cache.load(key) if self.cache is not None else self._kept[key]
-            if audio is None:
-                raise SpeechError(f"the speech cache at {self.cache.root} cannot be read back")
+            if self.cache is None:
+                audio = self._kept[key]
+            else:
+                audio = self.cache.load(key)
+                if audio is None:
+                    raise SpeechError(f"the speech cache at {self.cache.root} cannot be read back")
         self._remember(key, audio)
         return audio
 
