@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from .script import DurationSpec
 
@@ -48,6 +49,17 @@ class Token:
 
     def is_word(self, word: str) -> bool:
         return self.kind == "word" and self.value == word
+
+    # The value of a token whose ``kind`` the caller has checked, with its type.
+
+    def as_duration(self) -> DurationSpec:
+        return cast(DurationSpec, self.value)
+
+    def as_count(self) -> int:
+        return cast(int, self.value)
+
+    def as_pattern(self) -> tuple[float, ...]:
+        return cast(tuple[float, ...], self.value)
 
 
 class _Bad(ValueError):

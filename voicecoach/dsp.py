@@ -42,10 +42,10 @@ def _polyphase_filter(up: int, down: int) -> tuple[np.ndarray, int, int]:
     n_pre_remove = (half_len + n_pre_pad) // down
     h = np.concatenate((np.zeros(n_pre_pad), h))
     taps_per_phase = -(-len(h) // up)
-    table = np.zeros(taps_per_phase * up)
-    table[: len(h)] = h
+    padded = np.zeros(taps_per_phase * up)
+    padded[: len(h)] = h
     # table[p, j] = h[p + j * up]
-    table = table.reshape(taps_per_phase, up).T.copy()
+    table = padded.reshape(taps_per_phase, up).T.copy()
     table.flags.writeable = False
     return table, n_pre_remove, taps_per_phase
 

@@ -15,8 +15,12 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import VoicecoachError
+
+if TYPE_CHECKING:
+    from .export import ExportResult
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class ExportTask:
     overrides: dict
 
 
-def _run_one(task: ExportTask, index: int, progress_queue) -> object:
+def _run_one(task: ExportTask, index: int, progress_queue) -> ExportResult | VoicecoachError:
     from .session import load
 
     def progress(done: int, total: int) -> None:
@@ -72,7 +76,7 @@ class _Bar:
 
 def run(
     tasks: list[ExportTask], *, jobs: int | None = None, progress: bool = False
-) -> Iterator[tuple[ExportTask, object]]:
+) -> Iterator[tuple[ExportTask, ExportResult | VoicecoachError]]:
     """Export every task; yield ``(task, ExportResult or VoicecoachError)`` in order."""
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     bar = _Bar(len(tasks)) if progress else None

@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -325,6 +326,7 @@ class LoudnessMeter:
         if self._zi is None:
             self._zi = np.zeros((self._sos.shape[0], 2, channels))
             self._weights = np.array([_CHANNEL_WEIGHTS[min(c, 4)] for c in range(channels)])
+        assert self._weights is not None  # set with the filter states
         if not x.any() and float(np.abs(self._zi).max()) < _AT_REST:
             # digital silence with the filters at rest: nothing to filter, nothing to peak
             self._zi[:] = 0.0
@@ -661,7 +663,7 @@ class _SpanWriter:
         self.index = array("q")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(self.part, "wb")  # noqa: SIM115 (closed in finish/abort)
+            self.file: BinaryIO | None = open(self.part, "wb")  # noqa: SIM115 (closed in finish/abort)
         except OSError:
             self.file = None
 

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 from .errors import LibraryError, RenderError
 from .resources import palettes_dir
@@ -23,12 +23,21 @@ DEFAULT_PALETTE = "warm"
 FIXED_LENGTH_TONES = ("ready", "tick", "bell")
 
 
+_T = TypeVar("_T")
+
+
 def _num(lo: float, hi: float) -> Any:
     """A float field whose value must lie in ``[lo, hi]`` (checked on load)."""
     return field(metadata={"range": (lo, hi)})
 
 
-@dataclass(frozen=True)
+@dataclass_transform(frozen_default=True, field_specifiers=(field, _num))
+def _frozen(cls: type[_T]) -> type[_T]:
+    """``dataclass(frozen=True)``, telling type checkers that ``_num`` fields have no default."""
+    return dataclass(frozen=True)(cls)
+
+
+@_frozen
 class Ducking:
     """How tones make way for speech."""
 
@@ -37,7 +46,7 @@ class Ducking:
     lead_s: float = _num(0.0, 0.5)  # fully ducked this long before speech starts
 
 
-@dataclass(frozen=True)
+@_frozen
 class BreathSound:
     """``inhale`` or ``exhale``: band-passed noise plus a sine, both gliding over the phase."""
 
@@ -54,7 +63,7 @@ class BreathSound:
     level_db: float = _num(-60.0, 0.0)  # peak level, dBFS, before the script's tone_volume
 
 
-@dataclass(frozen=True)
+@_frozen
 class ChimeSound:
     """``ready``: a short soft chime, one or more struck notes."""
 
@@ -67,7 +76,7 @@ class ChimeSound:
     level_db: float = _num(-60.0, 0.0)
 
 
-@dataclass(frozen=True)
+@_frozen
 class TickSound:
     """``tick``: a soft wooden tap at each wiper turn, panned to the side the knees go."""
 
@@ -80,7 +89,7 @@ class TickSound:
     level_db: float = _num(-60.0, 0.0)
 
 
-@dataclass(frozen=True)
+@_frozen
 class StrokeSound:
     """``stroke``: a soft hum over one rolling stroke; ``up`` glides up, ``down`` glides down."""
 
@@ -92,7 +101,7 @@ class StrokeSound:
     level_db: float = _num(-60.0, 0.0)
 
 
-@dataclass(frozen=True)
+@_frozen
 class BellSound:
     """``bell``: a singing bowl, inharmonic partials each with its own slow decay."""
 
@@ -106,7 +115,7 @@ class BellSound:
     level_db: float = _num(-60.0, 0.0)
 
 
-@dataclass(frozen=True)
+@_frozen
 class Palette:
     """Every parameter of the synthesised sounds. Frozen and hashable (a cache key)."""
 
@@ -269,7 +278,7 @@ def _build_fields(cls: type, data: Any, path: str, where: str, skip: tuple = ())
 def _convert(
     kind: Any, bounds: tuple[float, float] | None, value: Any, path: str, name: str
 ) -> Any:
-    if is_dataclass(kind):
+    if isinstance(kind, type) and is_dataclass(kind):
         return kind(**_build_fields(kind, value, path, name + "."))
     if kind is str:
         if not isinstance(value, str):

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._tokens import NAMED_PATTERNS, Token, classify, format_seconds, parse_single_duration_s
 from .errors import Diagnostic, ScriptError
@@ -107,7 +108,7 @@ def parse_text(text: str, path: str = "<script>", *, builtin_dir: Path | None = 
     pseudo = path.startswith("<")
     try:
         resolved = None if pseudo else real.resolve()
-        base_dir = Path.cwd().resolve() if pseudo else resolved.parent
+        base_dir = Path.cwd().resolve() if resolved is None else resolved.parent
     except (OSError, ValueError, RuntimeError):
         resolved, base_dir = None, Path.cwd()
     stack = (_Frame(resolved, path),) if resolved is not None else (_Frame(None, path),)
@@ -374,7 +375,7 @@ def _settings(
     front: dict[str, tuple[str, int, int]], rep: _Reporter, default_title: str
 ) -> Settings:
     """Validate the front matter values; an invalid value is reported and its default kept."""
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}
 
     for key in ("teacher", "description", "equipment", "muscles", "voice", "palette"):
         if key in front and front[key][0]:
@@ -475,7 +476,7 @@ def _settings(
         "tone_volume must be in dB, like -6 or -6dB",
         "tone_volume_db",
     )
-    return Settings(**kw)  # type: ignore[arg-type]
+    return Settings(**kw)
 
 
 # ---- 3. comments -----------------------------------------------------------------
@@ -900,7 +901,7 @@ class _Cue:
                     tok.col if tok else opt.col, f"{opt.text} needs a duration, like {example}"
                 )
             return None
-        return tok.value  # type: ignore[return-value]
+        return tok.as_duration()
 
     def option_pattern(self, opt: Token, example: str) -> tuple[float, ...] | None:
         tok = self.next_raw()
@@ -927,7 +928,7 @@ class _Cue:
 
 def _pattern_of(tok: Token) -> tuple[float, ...] | None:
     if tok.kind == "pattern":
-        return tok.value  # type: ignore[return-value]
+        return tok.as_pattern()
     if tok.kind == "word" and tok.value in NAMED_PATTERNS:
         return NAMED_PATTERNS[str(tok.value)]
     return None
@@ -956,7 +957,7 @@ def _cue(seg: _CueSeg, matches: list[re.Match], line: int, rep: _Reporter) -> It
         if not hint:
             hint = f"; expected one of {', '.join(DIRECTIVES)}"
         rep.error(line, head.col, f"unknown directive '{head.text}'{hint}")
-    elif head.kind == "pattern" and len(head.value) == 2:  # type: ignore[arg-type]
+    elif head.kind == "pattern" and len(head.as_pattern()) == 2:
         rep.error(
             line, head.col, f"'{head.text}' has no unit: for a range of seconds write {head.text}s"
         )
@@ -981,7 +982,7 @@ def _parse_pause(cue: _Cue, loc: Loc) -> Item | None:
     if duration is None:
         cue.missing("pause needs a duration, like 5s")
         return None
-    spec: DurationSpec = duration.value  # type: ignore[assignment]
+    spec = duration.as_duration()
     cue.too_long(duration.col, spec.high_s)
     return Pause(loc, spec)
 
@@ -995,7 +996,7 @@ def _parse_place(cue: _Cue, loc: Loc) -> Item | None:
             cue.unexpected(tok)
     if duration is None:
         return Place(loc, DurationSpec.fixed(DEFAULT_PLACE_S))
-    spec: DurationSpec = duration.value  # type: ignore[assignment]
+    spec = duration.as_duration()
     cue.too_long(duration.col, spec.high_s)
     return Place(loc, spec)
 
@@ -1037,10 +1038,11 @@ def _parse_breathe(cue: _Cue, loc: Loc) -> Item | None:
         return None
     cycle_s = sum(pattern)
     if count is not None:
-        cue.too_long(count.col, cycle_s * int(count.value))  # type: ignore[arg-type]
-        return Breathe(loc, pattern, cycles=int(count.value), guide=guide)  # type: ignore[arg-type]
-    spec: DurationSpec = duration.value  # type: ignore[union-attr,assignment]
-    cue.too_long(duration.col, max(spec.high_s, cycle_s))  # type: ignore[union-attr]
+        cue.too_long(count.col, cycle_s * count.as_count())
+        return Breathe(loc, pattern, cycles=count.as_count(), guide=guide)
+    assert duration is not None  # a count or a duration, checked above
+    spec = duration.as_duration()
+    cue.too_long(duration.col, max(spec.high_s, cycle_s))
     return Breathe(loc, pattern, duration=spec, guide=guide)
 
 
@@ -1070,13 +1072,13 @@ def _parse_hold(cue: _Cue, loc: Loc) -> Item | None:
     if duration is None:
         cue.missing("hold needs a duration, like 45s")
         return None
-    spec: DurationSpec = duration.value  # type: ignore[assignment]
+    spec = duration.as_duration()
     cue.too_long(duration.col, spec.high_s)
     if quiet and count_tok is not None:
         cue.error(count_tok.col, "a quiet hold has no countdown; remove 'quiet' or 'count'")
-    elif count is not None and count > spec.low_s:
+    elif count is not None and count_tok is not None and count > spec.low_s:
         cue.error(
-            count_tok.col,  # type: ignore[union-attr]
+            count_tok.col,
             f"count {count} is longer than the hold ({format_seconds(spec.low_s)})",
         )
     return Hold(loc, spec, count=count, quiet=quiet, breathe=breathe)
@@ -1102,10 +1104,10 @@ def _parse_wipers(cue: _Cue, loc: Loc) -> Item | None:
     if count is None:
         cue.missing("wipers needs a count of sweeps, like x8")
         return None
-    spec = sweep.value if sweep is not None else DurationSpec.fixed(DEFAULT_SWEEP_S)
-    n = int(count.value)  # type: ignore[arg-type]
-    cue.too_long(count.col, n * spec.high_s)  # type: ignore[union-attr]
-    return Wipers(loc, n, spec, guide=guide)  # type: ignore[arg-type]
+    spec = sweep.as_duration() if sweep is not None else DurationSpec.fixed(DEFAULT_SWEEP_S)
+    n = count.as_count()
+    cue.too_long(count.col, n * spec.high_s)
+    return Wipers(loc, n, spec, guide=guide)
 
 
 def _parse_roll(cue: _Cue, loc: Loc) -> Item | None:
@@ -1132,7 +1134,7 @@ def _parse_roll(cue: _Cue, loc: Loc) -> Item | None:
     if duration is None:
         cue.missing("roll needs a duration, like 1m")
         return None
-    spec: DurationSpec = duration.value  # type: ignore[assignment]
+    spec = duration.as_duration()
     cue.too_long(duration.col, spec.high_s)
     stroke = stroke or DurationSpec.fixed(DEFAULT_STROKE_S)
     if stroke.low_s > spec.low_s and stroke_tok is not None:
@@ -1285,7 +1287,7 @@ def _emit(
     sides_line: int,
     out: list[Item],
     rep: _Reporter,
-    skip: int = -1,
+    skip: int | None = None,
 ) -> None:
     """Append the items of ``records[start:end]``; ``side`` is set inside a sides section."""
     i = start
@@ -1297,8 +1299,8 @@ def _emit(
         if isinstance(rec, _HeadingRec):
             section_end = i + 1
             while section_end < end and not (
-                isinstance(records[section_end], _HeadingRec)
-                and records[section_end].level <= rec.level  # type: ignore[union-attr]
+                isinstance(following := records[section_end], _HeadingRec)
+                and following.level <= rec.level
             ):
                 section_end += 1
             first = next(
@@ -1315,13 +1317,13 @@ def _emit(
                         f"by the [sides] on line {sides_line}",
                     )
                     out.append(_heading_item(rec, side, rep))
-                    _emit(records, i + 1, section_end, side, sides_line, out, rep, skip=first)  # type: ignore[arg-type]
+                    _emit(records, i + 1, section_end, side, sides_line, out, rep, skip=first)
                     i = section_end
                     continue
                 else:
                     for name in sides.sides:
                         out.append(_heading_item(rec, name, rep))
-                        _emit(records, i + 1, section_end, name, sides.line, out, rep, skip=first)  # type: ignore[arg-type]
+                        _emit(records, i + 1, section_end, name, sides.line, out, rep, skip=first)
                     i = section_end
                     continue
             out.append(_heading_item(rec, side, rep))

@@ -23,6 +23,7 @@ from .script import ENGINES, LEVELS, Script
 from .units import DEFAULT_SAMPLE_RATE, SUPPORTED_SAMPLE_RATES
 
 if TYPE_CHECKING:
+    from .export import ExportResult
     from .palette import Palette
     from .speech import SpeechService
 
@@ -132,7 +133,7 @@ class Session:
         captions: bool = False,
         sample_rate: int | None = None,
         progress: Any = None,
-    ):
+    ) -> ExportResult:
         """Render the session to an audio file (atomically). Returns an ``ExportResult``."""
         from .export import export_plan, format_for
 
@@ -206,7 +207,7 @@ class Session:
 
 
 def _apply(script: Script, o: Overrides) -> Script:
-    changes = {
+    changes: dict[str, Any] = {
         k: v
         for k, v in (
             ("level", o.level),

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from .errors import ExportError
+
+if TYPE_CHECKING:
+    from mutagen._vorbis import VCommentDict
+    from mutagen.id3 import ID3, Frame
 
 ALBUM = "voicecoach"
 
@@ -90,10 +95,10 @@ def soundfile_strings(tags: Tags) -> dict[str, str]:
     return out
 
 
-def _id3_frames(tags: Tags) -> list:
+def _id3_frames(tags: Tags) -> list[Frame]:
     from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TPE1, CTOCFlags
 
-    frames = [TIT2(encoding=3, text=tags.title), TALB(encoding=3, text=tags.album)]
+    frames: list[Frame] = [TIT2(encoding=3, text=tags.title), TALB(encoding=3, text=tags.album)]
     if tags.artist:
         frames.append(TPE1(encoding=3, text=tags.artist))
     if tags.description:
@@ -133,11 +138,13 @@ def write_tags(path: str | os.PathLike, fmt: str, tags: Tags) -> None:
             audio = {"flac": FLAC, "ogg": OggVorbis, "opus": OggOpus}[fmt](path)
             if audio.tags is None:
                 audio.add_tags()
+            # mutagen declares ``tags`` as None (its unannotated class default); here they exist
+            comments = cast("VCommentDict", audio.tags)
             for key, _ in vorbis_comments(tags):
-                if key in audio.tags:
-                    del audio.tags[key]
+                if key in comments:
+                    del comments[key]
             for key, value in vorbis_comments(tags):
-                audio.tags[key] = value
+                comments[key] = value
             audio.save()
         elif fmt == "mp3":
             from mutagen.id3 import ID3
@@ -152,8 +159,9 @@ def write_tags(path: str | os.PathLike, fmt: str, tags: Tags) -> None:
             wave = WAVE(path)
             if wave.tags is None:
                 wave.add_tags()
+            id3_chunk = cast("ID3", wave.tags)  # as above: mutagen declares ``tags`` as None
             for frame in _id3_frames(tags):
-                wave.tags.add(frame)
+                id3_chunk.add(frame)
             wave.save(v2_version=4)
         else:
             raise ExportError(f"no tag writer for format {fmt!r}")

@@ -14,6 +14,7 @@ import os
 import queue
 import sys
 import threading
+from typing import Any, TypedDict
 
 from voicecoach.errors import SpeechError
 from voicecoach.speech.engine import SpeechAudio, VoiceInfo
@@ -34,6 +35,16 @@ _INSTALL_HINT = (
     "Install the speech packages into voicecoach's Python: "
     "pip install pyttsx3 espeakng-loader (on Linux), or pip install pyttsx3 (macOS, Windows)."
 )
+
+
+class _WorkerOptions(TypedDict):
+    """The keyword arguments of every ``Worker`` the engine starts."""
+
+    label: str
+    install_hint: str
+    call_timeout_s: float
+    start_timeout_s: float
+    max_attempts: int
 
 
 def clamp_rate_wpm(rate_wpm: int) -> int:
@@ -102,7 +113,7 @@ class SystemEngine:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.parallelism = workers
-        self._worker_options = {
+        self._worker_options: _WorkerOptions = {
             "label": "system",
             "install_hint": _INSTALL_HINT,
             "call_timeout_s": call_timeout_s,
@@ -122,7 +133,7 @@ class SystemEngine:
     def voices(self) -> list[VoiceInfo]:
         """The voices the engine offers (starts a worker the first time)."""
         if self._voices is None:
-            rows = self._call("voices")
+            rows: list[tuple[str, str, tuple[str, ...]]] = self._call("voices")
             default = self._pick_default([row[0] for row in rows])
             self._voices = [
                 VoiceInfo(
@@ -195,7 +206,8 @@ class SystemEngine:
                     return lowered[candidate]
         return None
 
-    def _call(self, method: str, *args: object) -> object:
+    def _call(self, method: str, *args: object) -> Any:
+        """``SystemBackend.<method>(*args)`` in an idle worker: what it returns, unpickled."""
         worker = self._acquire()
         try:
             return worker.call(method, *args)

@@ -101,11 +101,11 @@ class Worker:
         with self._lock:
             failures: list[str] = []
             for _attempt in range(self.max_attempts):
-                self._ensure_started()
+                process = self._ensure_started()
                 self._next_call_id += 1
                 call_id = self._next_call_id
                 try:
-                    _write_message(self._process.stdin, (call_id, method, args))
+                    _write_message(process.stdin, (call_id, method, args))
                     reply = self._replies.get(timeout=limit_s)
                 except (OSError, ValueError):
                     reply = _EOF
@@ -129,7 +129,7 @@ class Worker:
     def request_stop(self) -> None:
         """Ask the child to exit without waiting (``close`` then waits): stops pools faster."""
         process = self._process
-        if process is not None:
+        if process is not None and process.stdin is not None:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 _write_message(process.stdin, None)
                 process.stdin.close()
@@ -156,9 +156,10 @@ class Worker:
 
     # -- internals ---------------------------------------------------------
 
-    def _ensure_started(self) -> None:
+    def _ensure_started(self) -> subprocess.Popen[bytes]:
+        """The running child, started first if there is none (or it has exited)."""
         if self._process is not None and self._process.poll() is None:
-            return
+            return self._process
         if self._process is not None:
             self._kill()
         fd, self._stderr_path = tempfile.mkstemp(prefix="voicecoach-speech-", suffix=".log")
@@ -209,6 +210,7 @@ class Worker:
             if self.install_hint:
                 msg += f"\n  {self.install_hint}"
             raise SpeechError(msg)
+        return process
 
     def _kill(self, *, count: bool = True) -> None:
         if self._process is not None:
@@ -222,8 +224,9 @@ class Worker:
     def _forget(self) -> None:
         if self._process is not None:
             for stream in (self._process.stdin, self._process.stdout):
-                with contextlib.suppress(OSError, ValueError):
-                    stream.close()
+                if stream is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        stream.close()
         if self._stderr_path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._stderr_path)
