@@ -305,7 +305,7 @@ class PiperBackend:
 def _installed_voice_models() -> tuple[PiperVoiceModel, ...]:
     found: dict[str, PiperVoiceModel] = {}
     for dist in importlib.metadata.distributions():
-        package = _canonical(dist.metadata.get("Name") or "")
+        package = _canonical(dist.name or "")  # (None when the metadata has no Name)
         if not package.endswith(VOICE_PACKAGE_SUFFIX) or package in found:
             continue
         model = _voice_from_package(package, dist)
