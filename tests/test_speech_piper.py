@@ -198,6 +198,17 @@ def test_identity_is_stable_cheap_and_starts_nothing(joe_model_path, tmp_path):
     assert eng.voice_identity(None) == first
 
 
+def test_identity_covers_the_trim_recipe(monkeypatch):
+    # The cache keeps trimmed audio: a new trim recipe must not reuse old entries.
+    first = piper.PiperEngine().identity()
+    piper._voice_identity.cache_clear()
+    monkeypatch.setattr(piper, "TRIM_RECIPE", piper.TRIM_RECIPE + "-changed")
+    try:
+        assert piper.PiperEngine().identity() != first
+    finally:
+        piper._voice_identity.cache_clear()
+
+
 def test_empty_text_gives_empty_audio_without_a_worker():
     eng = piper.PiperEngine()
     audio = eng.synthesize("  ...  ", voice=None, rate_wpm=150)

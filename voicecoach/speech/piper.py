@@ -40,7 +40,7 @@ import numpy as np
 
 from voicecoach.errors import SpeechError
 from voicecoach.speech.engine import SpeechAudio, VoiceInfo
-from voicecoach.speech.trim import trim_silence
+from voicecoach.speech.trim import TRIM_RECIPE, trim_silence
 from voicecoach.speech.worker import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_START_TIMEOUT_S,
@@ -156,8 +156,9 @@ def resolve_voice(voice: str | None) -> PiperVoiceModel:
 def voice_identity(model: PiperVoiceModel) -> str:
     """``piper:<piper-tts version>:<model file name>:<digest>``; changes when the voice could sound different.
 
-    The digest covers the model file's size, its ``.onnx.json`` and the
-    synthesis recipe; reading a few kB, never the model itself.
+    The digest covers the model file's size, its ``.onnx.json``, the
+    synthesis recipe and the trim recipe (the cache keeps trimmed audio);
+    reading a few kB, never the model itself.
     """
     return _voice_identity(model.model_path, model.config_path)
 
@@ -369,7 +370,7 @@ def _voice_identity(model_path: Path, config_path: Path) -> str:
     except OSError as e:
         raise SpeechError(f"cannot read the Piper voice '{model_path}': {e}") from e
     digest = hashlib.sha256()
-    digest.update(f"{model_size}\0recipe-{RECIPE_VERSION}\0".encode())
+    digest.update(f"{model_size}\0recipe-{RECIPE_VERSION}\0{TRIM_RECIPE}\0".encode())
     digest.update(config_bytes)
     return f"piper:{version}:{model_path.name}:{digest.hexdigest()[:16]}"
 
