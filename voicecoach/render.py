@@ -41,7 +41,8 @@ SpeechLookup = Callable[[str], SpeechAudio]  # speech_key -> SpeechAudio
 
 DEFAULT_BLOCK_FRAMES = 8192
 TONE_CACHE_BYTES = 64 * 1024 * 1024  # synthesised tones shared between renders
-SPEECH_CACHE_BYTES = 24 * 1024 * 1024  # resampled utterances, shared by the renders of one lookup
+# prepared utterances shared by the renders of one lookup; a miss reloads from the disk cache
+SPEECH_CACHE_BYTES = 12 * 1024 * 1024
 LOCAL_TONE_CACHE_BYTES = 32 * 1024 * 1024  # per render, keyed without hashing the palette
 _TONE_FILE_VERSION = 1  # bump when the file layout of the disk tone cache changes
 
