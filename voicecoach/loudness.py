@@ -348,7 +348,9 @@ class LoudnessMeter:
             energy = (y * y) @ self._weights  # (n,) weighted sum over channels
         self._accumulate(energy)
         if self._true_peak is not None:
-            self._true_peak.feed(x)
+            # the block as it came (float32 from the renderer: half the memory traffic of x;
+            # the interpolator computes in float64 all the same, so the numbers are the same)
+            self._true_peak.feed(block)
 
     def _mono_copies(self, block: np.ndarray) -> bool:
         """Whether a stereo block and the filter state are the same in both channels."""
