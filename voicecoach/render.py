@@ -246,6 +246,9 @@ def _trim_folder(folder: Path, max_bytes: int) -> None:
 
 
 _SPEECH_CACHE = _ByteLRU(SPEECH_CACHE_BYTES)
+# shared speech key -> its prepared-speech file (hashing the samples again costs ~0.4 ms each)
+_SPEECH_FILES: OrderedDict[Hashable, Path] = OrderedDict()
+_SPEECH_FILES_MAX = 4096
 _SPEECH_CACHE_LOCK = threading.Lock()
 _SPEECH_OWNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # lookup owner -> token
 _SPEECH_TOKENS = itertools.count()
@@ -481,15 +484,28 @@ class _Mixer:
         with _SPEECH_CACHE_LOCK:
             x = _SPEECH_CACHE.get(shared_key)
         if x is None:
-            x = self._prepare_speech_cached(ev)
+            x = self._prepare_speech_cached(ev, shared_key)
             with _SPEECH_CACHE_LOCK:
                 _SPEECH_CACHE.put(shared_key, x)
         return x
 
-    def _prepare_speech_cached(self, ev: Event) -> np.ndarray:
-        """``_prepare_speech`` through the disk cache of prepared speech (see ``_speech_file``)."""
-        audio = self._lookup_audio(ev)
-        path = _speech_file(audio, self.rate, ev, self.palette)
+    def _prepare_speech_cached(self, ev: Event, shared_key: Hashable = None) -> np.ndarray:
+        """``_prepare_speech`` through the disk cache of prepared speech (see ``_speech_file``).
+
+        With ``shared_key`` (the source is tracked), the file's name is remembered,
+        so evicted speech is found again without hashing its samples.
+        """
+        with _SPEECH_CACHE_LOCK:
+            path = _SPEECH_FILES.get(shared_key) if shared_key is not None else None
+        audio = None
+        if path is None:
+            audio = self._lookup_audio(ev)
+            path = _speech_file(audio, self.rate, ev, self.palette)
+            if shared_key is not None and path is not None:
+                with _SPEECH_CACHE_LOCK:
+                    _SPEECH_FILES[shared_key] = path
+                    while len(_SPEECH_FILES) > _SPEECH_FILES_MAX:
+                        _SPEECH_FILES.popitem(last=False)
         x = _load_speech(path, ev.duration_samples)
         if x is None:
             x = self._prepare_speech(ev, audio)
