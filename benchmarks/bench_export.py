@@ -11,7 +11,8 @@ Side by side, on the same machine and in the same run:
 - peak memory of a process exporting benchmarks/session-2h.md to WAV (target: <= 200 MB): its own
   peak RSS, and (sampled every 20 ms) the peaks of the summed RSS and summed PSS of it and the
   process it forks to meter and write.
-Both voicecoach runs use the system engine (eSpeak NG), like the alternative. Each figure is the
+Both voicecoach runs use the system engine (eSpeak NG), like the alternative. Every timed run
+starts after an os.sync(), so no earlier run's disk writeback competes with it. Each figure is the
 median of --repeat runs (cold runs and alternative runs interleaved, each cold run with a new
 empty cache); every run's value is kept in the JSON.
 
@@ -119,6 +120,7 @@ def run_measured(
 
     With ``tree`` (a list), a ``TreeMemory`` sampler of the child's process tree is appended to it.
     """
+    os.sync()  # no earlier run's writeback going on during this one
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, text=True)
@@ -195,6 +197,7 @@ def main() -> None:
                 env,
             )
             colds.append(cold_wall)
+            os.sync()
             t0 = time.perf_counter()
             subprocess.run(
                 ["bash", str(ALT), str(plan_json), str(tmp / "alt.wav")],
