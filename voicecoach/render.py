@@ -88,7 +88,7 @@ def cached_tone(
         x = _TONE_CACHE.get(key)
     if x is None:
         path = _tone_file(key)
-        x = _load_tone(path, duration_samples)
+        x = _load_array(path, duration_samples)
         if x is None:
             x = synth_tone(palette, tone, duration_samples, sample_rate, variant=variant)
             _save_array(path, x)
@@ -126,11 +126,17 @@ def _tone_file(key: tuple) -> Path | None:
         return None
 
 
-def _load_tone(path: Path | None, duration_samples: int) -> np.ndarray | None:
+def _load_array(
+    path: Path | None, duration_samples: int, *, mapped: bool = False
+) -> np.ndarray | None:
+    """A cached float32 array of ``duration_samples`` (mapped read-only when ``mapped``), or ``None``.
+
+    ``None`` when the file is missing or not sound (wrong type or length, not finite).
+    """
     if path is None:
         return None
     try:
-        x = np.load(path, allow_pickle=False)
+        x = np.load(path, mmap_mode="r" if mapped else None, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
     if x.dtype != np.float32 or x.shape != (duration_samples,) or not np.isfinite(x).all():
@@ -200,18 +206,6 @@ def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> 
         return cache_root() / "speech-prepared" / f"{h.hexdigest()}.npy"
     except Exception:  # no cache is only slower
         return None
-
-
-def _load_speech(path: Path | None, duration_samples: int) -> np.ndarray | None:
-    if path is None:
-        return None
-    try:
-        x = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return None
-    if x.dtype != np.float32 or x.shape != (duration_samples,) or not np.isfinite(x).all():
-        return None
-    return x
 
 
 _TRIMMED: set[Path] = set()  # speech-prepared folders trimmed by this process
@@ -506,7 +500,7 @@ class _Mixer:
                     _SPEECH_FILES[shared_key] = path
                     while len(_SPEECH_FILES) > _SPEECH_FILES_MAX:
                         _SPEECH_FILES.popitem(last=False)
-        x = _load_speech(path, ev.duration_samples)
+        x = _load_array(path, ev.duration_samples, mapped=True)
         if x is None:
             x = self._prepare_speech(ev, audio)
             _save_speech(path, x)
