@@ -531,6 +531,7 @@ def _open_encoder(part: Path, fmt: str, sample_rate: int, tags, meter_: Loudness
     sf_format, subtype = _SOUNDFILE[fmt]
     level = _LOSSY_QUALITY if fmt in _LOSSY else None
     fd = os.open(part, os.O_RDWR | os.O_TRUNC)
+    f = None
     try:
         f = sf.SoundFile(
             fd,
@@ -542,12 +543,15 @@ def _open_encoder(part: Path, fmt: str, sample_rate: int, tags, meter_: Loudness
             compression_level=level,
             closefd=False,
         )
+        if fmt == "wav":
+            for key, value in soundfile_strings(tags).items():
+                setattr(f, key, value)
     except BaseException:
+        if f is not None:
+            with contextlib.suppress(Exception):
+                f.close()
         os.close(fd)
         raise
-    if fmt == "wav":
-        for key, value in soundfile_strings(tags).items():
-            setattr(f, key, value)
     writer = _BlockWriter(f, fmt, fd)
 
     def consume(block: np.ndarray) -> None:
@@ -569,7 +573,7 @@ _WRITEBACK_BYTES = 16 << 20  # ask the kernel to start writing the file out afte
 
 
 class _BlockWriter:
-    """What happens to each rendered block: converted and handed to libsndfile (on its own thread).
+    """What happens to each rendered block: converted and handed to libsndfile (in the writing process).
 
     Every ``_WRITEBACK_BYTES`` the kernel is asked to start writing what is
     already in the file to disk (``POSIX_FADV_DONTNEED`` starts writeback and
