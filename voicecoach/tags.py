@@ -153,6 +153,7 @@ def write_tags(path: str | os.PathLike, fmt: str, tags: Tags) -> None:
             for frame in _id3_frames(tags):
                 id3.add(frame)
             id3.save(path, v2_version=4)
+            _chapters_in_time_order(path, fmt)
         elif fmt == "wav":
             from mutagen.wave import WAVE
 
@@ -163,9 +164,78 @@ def write_tags(path: str | os.PathLike, fmt: str, tags: Tags) -> None:
             for frame in _id3_frames(tags):
                 id3_chunk.add(frame)
             wave.save(v2_version=4)
+            _chapters_in_time_order(path, fmt)
         else:
             raise ExportError(f"no tag writer for format {fmt!r}")
     except ExportError:
         raise
     except Exception as e:  # mutagen raises its own error types and plain OSError
         raise ExportError(f"could not write tags into {path}: {e}") from e
+
+
+# ---- ID3 chapters in time order ----------------------------------------------------
+#
+# mutagen writes ID3 frames sorted by their size, so the CHAP frames land in the file out of
+# time order; the CTOC frame still orders them, but ffprobe and ffmpeg-based players list
+# chapters in file order ("next chapter" jumped about). So after saving, the CHAP frames of
+# the tag are put back in time order, in place: the same frames, moved among the places CHAP
+# frames had, so the tag keeps its size. Only a plain ID3v2.4 tag (no unsynchronisation, no
+# extended header, no frame flags: what mutagen writes) is touched; anything else is left.
+
+
+def _chapters_in_time_order(path: str | os.PathLike, fmt: str) -> None:
+    with open(path, "r+b") as f:
+        at = 0 if fmt == "mp3" else _wav_id3_chunk(f)
+        if at is None:
+            return
+        f.seek(at)
+        header = f.read(10)
+        if len(header) < 10 or header[:4] != b"ID3\x04" or header[5] != 0:
+            return
+        body = f.read(_syncsafe(header[6:10]))
+        frames = _id3_frames_of(body)
+        chapters = [frame for frame in frames if frame[:4] == b"CHAP"]
+        if len(chapters) < 2 or any(frame[8:10] != b"\0\0" for frame in chapters):
+            return
+        in_order = iter(sorted(chapters, key=_chap_start_ms))
+        moved = b"".join(next(in_order) if frame[:4] == b"CHAP" else frame for frame in frames)
+        f.seek(at + 10)
+        f.write(moved)
+
+
+def _syncsafe(four: bytes) -> int:
+    return (four[0] << 21) | (four[1] << 14) | (four[2] << 7) | four[3]
+
+
+def _id3_frames_of(body: bytes) -> list[bytes]:
+    """The frames of an ID3v2.4 tag body, each with its 10-byte header (padding excluded)."""
+    frames, pos = [], 0
+    while pos + 10 <= len(body) and body[pos] != 0:
+        end = pos + 10 + _syncsafe(body[pos + 4 : pos + 8])
+        if end > len(body):
+            break
+        frames.append(body[pos:end])
+        pos = end
+    return frames
+
+
+def _chap_start_ms(frame: bytes) -> int:
+    """A CHAP frame's start time: after its header and its null-terminated element id."""
+    content = frame[10:]
+    after_id = content.index(b"\0") + 1
+    return int.from_bytes(content[after_id : after_id + 4], "big")
+
+
+def _wav_id3_chunk(f) -> int | None:
+    """Where the ID3 tag of a RIFF/WAVE file starts (its "id3 " chunk's data), or None."""
+    f.seek(0)
+    if f.read(12)[8:12] != b"WAVE":
+        return None
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            return None
+        size = int.from_bytes(head[4:8], "little")
+        if head[:4] in (b"id3 ", b"ID3 "):
+            return f.tell()
+        f.seek(size + (size & 1), os.SEEK_CUR)
