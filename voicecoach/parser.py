@@ -824,6 +824,7 @@ class _Cue:
         self.rep = rep
         self.failed = False
         self._pos = 0
+        self._options: set[str] = set()  # option words given so far (see option_once)
 
     def __iter__(self) -> Iterator[Token]:
         while self._pos < len(self.tokens):
@@ -868,6 +869,13 @@ class _Cue:
             return tok
         self.duplicate(tok, what)
         return kept
+
+    def option_once(self, tok: Token) -> None:
+        """Note option word ``tok``; a second one of the same name is reported (the later counts)."""
+        name = str(tok.value)
+        if name in self._options:
+            self.duplicate(tok, name)
+        self._options.add(name)
 
     def duplicate(self, tok: Token, what: str) -> None:
         if tok.kind == "word" and tok.value == what:  # an option word given twice
@@ -1006,7 +1014,6 @@ def _parse_breathe(cue: _Cue, loc: Loc) -> Item | None:
     count: Token | None = None
     duration: Token | None = None
     guide: int | None = None
-    guide_seen = False
     for tok in cue:
         found = _pattern_of(tok)
         if found is not None:
@@ -1024,9 +1031,7 @@ def _parse_breathe(cue: _Cue, loc: Loc) -> Item | None:
             else:
                 duration = tok
         elif tok.is_word("guide"):
-            if guide_seen:
-                cue.duplicate(tok, "guide")
-            guide_seen = True
+            cue.option_once(tok)
             guide = cue.option_int(tok, 0, "guide 2")
         else:
             cue.unexpected(tok)
@@ -1052,14 +1057,11 @@ def _parse_hold(cue: _Cue, loc: Loc) -> Item | None:
     count_tok: Token | None = None
     quiet = False
     breathe: tuple[float, ...] | None = None
-    seen: set[str] = set()
     for tok in cue:
         if tok.kind == "duration":
             duration = cue.first(duration, tok, "duration")
         elif tok.kind == "word" and tok.value in ("count", "quiet", "breathe"):
-            if tok.value in seen:
-                cue.duplicate(tok, str(tok.value))
-            seen.add(str(tok.value))
+            cue.option_once(tok)
             if tok.is_word("count"):
                 count_tok = tok
                 count = cue.option_int(tok, 1, "count 5")
@@ -1088,16 +1090,13 @@ def _parse_wipers(cue: _Cue, loc: Loc) -> Item | None:
     count: Token | None = None
     sweep: Token | None = None
     guide: int | None = None
-    guide_seen = False
     for tok in cue:
         if tok.kind == "count":
             count = cue.first(count, tok, "count")
         elif tok.kind == "duration":
             sweep = cue.first(sweep, tok, "duration")
         elif tok.is_word("guide"):
-            if guide_seen:
-                cue.duplicate(tok, "guide")
-            guide_seen = True
+            cue.option_once(tok)
             guide = cue.option_int(tok, 0, "guide 2")
         else:
             cue.unexpected(tok)
@@ -1115,19 +1114,15 @@ def _parse_roll(cue: _Cue, loc: Loc) -> Item | None:
     stroke: DurationSpec | None = None
     stroke_tok: Token | None = None
     guide: int | None = None
-    guide_seen = False
     for tok in cue:
         if tok.kind == "duration":
             duration = cue.first(duration, tok, "duration")
         elif tok.is_word("stroke"):
-            if stroke_tok is not None:
-                cue.duplicate(tok, "stroke")
+            cue.option_once(tok)
             stroke_tok = tok
             stroke = cue.option_duration(tok, "stroke 4s")
         elif tok.is_word("guide"):
-            if guide_seen:
-                cue.duplicate(tok, "guide")
-            guide_seen = True
+            cue.option_once(tok)
             guide = cue.option_int(tok, 0, "guide 2")
         else:
             cue.unexpected(tok)
