@@ -105,12 +105,18 @@ def cached_tone(
 # reads an old tone. A missing or damaged file only costs the synthesis.
 
 
-@functools.lru_cache(maxsize=1)
-def _tone_code_digest() -> str:
-    from . import tones, units
+@functools.lru_cache(maxsize=4)
+def _code_digest(module_names: tuple[str, ...]) -> str:
+    """A digest of numpy's version and the source of these modules of the package (by name).
+
+    Part of every disk-cache key made from their output, so a changed synthesiser or
+    resampler never reads what the old one wrote.
+    """
+    import importlib
 
     h = hashlib.sha256(np.__version__.encode("utf-8"))
-    for module in (tones, units):
+    for name in module_names:
+        module = importlib.import_module(f"{__package__}.{name}")
         assert module.__file__ is not None  # a module of this package, read from its file
         h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()
@@ -120,7 +126,7 @@ def _tone_file(key: tuple) -> Path | None:
     try:
         from .resources import cache_root
 
-        blob = repr((_TONE_FILE_VERSION, _tone_code_digest(), key)).encode("utf-8")
+        blob = repr((_TONE_FILE_VERSION, _code_digest(("tones", "units")), key)).encode("utf-8")
         return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}.npy"
     except Exception:  # no cache is only slower
         return None
@@ -170,18 +176,6 @@ PREPARED_SPEECH_CACHE_BYTES = 1 << 30
 _PREPARED_FILE_VERSION = 1
 
 
-@functools.lru_cache(maxsize=1)
-def _speech_code_digest() -> str:
-    from . import dsp, tones, units
-
-    h = hashlib.sha256(np.__version__.encode("utf-8"))
-    for module in (dsp, tones, units):
-        assert module.__file__ is not None
-        h.update(Path(module.__file__).read_bytes())
-    h.update(Path(__file__).read_bytes())
-    return h.hexdigest()
-
-
 def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> Path | None:
     try:
         from .resources import cache_root
@@ -192,7 +186,7 @@ def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> 
             repr(
                 (
                     _PREPARED_FILE_VERSION,
-                    _speech_code_digest(),
+                    _code_digest(("dsp", "tones", "units", "render")),
                     samples.shape,
                     int(audio.sample_rate),
                     int(rate),
