@@ -26,6 +26,7 @@ from voicecoach.script import (
     ParagraphBreak,
     Pause,
     Place,
+    Recheck,
     Roll,
     Script,
     Settings,
@@ -34,6 +35,8 @@ from voicecoach.script import (
 )
 
 SR = 44_100
+W = phrases.PHRASES  # the default words
+LINE_PAUSE = round(0.8 * SR)
 
 
 def loc(line: int = 1) -> Loc:
@@ -63,44 +66,76 @@ def test_hold_lasts_exactly_its_duration_and_counts_down_on_exact_seconds():
     plan = compile_items([Speech(loc(1), "Let the ball sink in."), Hold(loc(2), fixed(45))])
     (hold,) = spans(plan, "hold")
     assert hold.end_sample - hold.start_sample == 45 * SR
-    # the directive starts when the speech before it has finished
+    # a directive on its own line starts line_pause after the speech before it
     (intro,) = speech_at(plan, "Let the ball sink in.")
-    assert hold.start_sample == intro.end_sample
+    assert hold.start_sample == intro.end_sample + LINE_PAUSE
     for k, word in enumerate(["one", "two", "three", "four", "five"], start=1):
         (e,) = speech_at(plan, word)
         assert e.start_sample == hold.end_sample - k * SR
-    assert speech_at(plan, phrases.HOLD_TEN_LEFT)[0].start_sample == hold.end_sample - 10 * SR
-    assert speech_at(plan, phrases.HOLD_HALFWAY)[0].start_sample == hold.start_sample + round(
+    assert speech_at(plan, W["hold_ten_left"])[0].start_sample == hold.end_sample - 10 * SR
+    assert speech_at(plan, W["hold_halfway"])[0].start_sample == hold.start_sample + round(
         22.5 * SR
     )
-    assert speech_at(plan, phrases.HOLD_RELEASE)[0].start_sample == hold.end_sample
+    assert speech_at(plan, W["hold_release"])[0].start_sample == hold.end_sample
 
 
 def test_short_hold_has_no_halfway_nor_ten_seconds():
     plan = compile_items([Hold(loc(), fixed(15))])
-    assert not speech_at(plan, phrases.HOLD_HALFWAY)
-    assert not speech_at(plan, phrases.HOLD_TEN_LEFT)
+    assert not speech_at(plan, W["hold_halfway"])
+    assert not speech_at(plan, W["hold_ten_left"])
     assert speech_at(plan, "five")
 
 
 def test_hold_quiet_says_only_release_and_count_option_counts_n():
     quiet = compile_items([Hold(loc(), fixed(40), quiet=True)])
-    assert [e.text for e in quiet.speech_events()] == [phrases.HOLD_RELEASE]
+    assert [e.text for e in quiet.speech_events()] == [W["hold_release"]]
     counted = compile_items([Hold(loc(), fixed(40), count=3)])
     texts = [e.text for e in counted.speech_events()]
     assert "three" in texts and "four" not in texts
 
 
-def test_hold_with_breath_tones_keeps_tones_inside_the_hold():
-    plan = compile_items([Hold(loc(), fixed(30), breathe=(4.0, 6.0))])
+def test_hold_with_breath_tones_runs_whole_cycles_before_the_countdown():
+    """Time rule 6: 45 s of 4-6 with a 5 s countdown: 4 whole cycles (40 s), none cut."""
+    plan = compile_items([Hold(loc(), fixed(45), breathe=(4.0, 6.0))])
     (hold,) = spans(plan, "hold")
     tones = plan.tone_events()
-    assert [t.tone for t in tones[:4]] == ["inhale", "exhale", "inhale", "exhale"]
+    assert [t.tone for t in tones] == ["inhale", "exhale"] * 4
     assert tones[0].start_sample == hold.start_sample
-    assert all(
-        hold.start_sample <= t.start_sample and t.end_sample <= hold.end_sample for t in tones
-    )
-    assert tones[-1].end_sample == hold.end_sample  # 30 s = 3 whole cycles
+    assert [t.duration_samples for t in tones] == [4 * SR, 6 * SR] * 4
+    assert tones[-1].end_sample == hold.start_sample + 40 * SR
+    (five,) = speech_at(plan, "five")
+    assert tones[-1].end_sample <= five.start_sample
+
+
+def test_quiet_hold_with_breath_tones_runs_whole_cycles_to_its_end():
+    plan = compile_items([Hold(loc(), fixed(30), breathe=(4.0, 6.0), quiet=True)])
+    (hold,) = spans(plan, "hold")
+    tones = plan.tone_events()
+    assert len(tones) == 6 and tones[-1].end_sample == hold.end_sample
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hold_s=st.integers(min_value=1, max_value=300),
+    pattern=st.sampled_from([(4.0, 6.0), (4.0, 2.0, 6.0), (5.5, 5.5), (4.0, 0.0, 6.0, 2.0)]),
+    count=st.sampled_from([None, 1, 3, 10]),
+)
+def test_no_breath_phase_is_cut_inside_a_hold(hold_s, pattern, count):
+    if count is not None and count > hold_s:
+        count = hold_s
+    plan = compile_items([Hold(loc(), fixed(hold_s), breathe=pattern, count=count)])
+    (hold,) = spans(plan, "hold")
+    lengths = {"inhale": pattern[0], "exhale": pattern[1] if len(pattern) == 2 else pattern[2]}
+    counted = [
+        e for e in plan.speech_events() if e.text in {phrases.number_word(k) for k in range(1, 11)}
+    ]
+    for t in plan.tone_events():
+        assert (
+            t.duration_samples == round(lengths[t.tone] * SR)
+            or abs(t.duration_samples - lengths[t.tone] * SR) <= 1
+        )
+        assert t.end_sample <= hold.end_sample
+        assert all(t.end_sample <= c.start_sample for c in counted)
 
 
 @pytest.mark.parametrize("level,expected_s", [("gentle", 30), ("standard", 45), ("deep", 60)])
@@ -123,7 +158,7 @@ def test_breathe_phases_fall_on_exact_samples_and_guidance_stops_after_guide_cyc
         30 * 48_000,
     ]
     assert all(t.end_sample - t.start_sample == 4 * 48_000 for t in inhales)
-    assert len(speech_at(plan, phrases.BREATHE_IN)) == 2  # guide defaults to 2
+    assert len(speech_at(plan, W["breathe_in"])) == 2  # guide defaults to 2
 
 
 def test_breathe_for_a_duration_fits_whole_cycles_at_least_one():
@@ -145,11 +180,12 @@ def test_wipers_speak_two_sweeps_then_tick_alternating_sides():
     (w,) = spans(plan, "wipers")
     assert w.end_sample - w.start_sample == 24 * SR
     assert speech_at(plan, "knees over to the left")[0].start_sample == w.start_sample
-    assert speech_at(plan, "and to the right")[0].start_sample == w.start_sample + 3 * SR
+    assert speech_at(plan, "knees over to the right")[0].start_sample == w.start_sample + 3 * SR
+    # time rule 7: the guided sweeps tick too, with their words
     ticks = [t for t in plan.tone_events() if t.tone == "tick"]
-    assert [t.start_sample - w.start_sample for t in ticks] == [k * 3 * SR for k in range(2, 8)]
-    assert [t.variant for t in ticks] == ["left", "right"] * 3
-    assert [t.pan for t in ticks] == [-1.0, 1.0] * 3
+    assert [t.start_sample - w.start_sample for t in ticks] == [k * 3 * SR for k in range(8)]
+    assert [t.variant for t in ticks] == ["left", "right"] * 4
+    assert [t.pan for t in ticks] == [-1.0, 1.0] * 4
 
 
 def test_roll_strokes_and_place_ready_tone():
@@ -160,9 +196,11 @@ def test_roll_strokes_and_place_ready_tone():
     (roll,) = spans(plan, "roll")
     assert roll.start_sample == place.end_sample and roll.end_sample - roll.start_sample == 30 * SR
     strokes = [t for t in plan.tone_events() if t.tone == "stroke"]
-    assert [t.variant for t in strokes] == ["up", "down", "up", "down", "up", "down"]
+    # time rule 7: the guided strokes sound with their words
+    assert [t.variant for t in strokes] == ["up", "down"] * 4
+    assert strokes[0].start_sample == roll.start_sample
     assert strokes[-1].end_sample == roll.end_sample  # 8th stroke cut at the roll's end
-    assert speech_at(plan, phrases.ROLL_UP)[0].start_sample == roll.start_sample
+    assert speech_at(plan, W["roll_up"])[0].start_sample == roll.start_sample
 
 
 def test_end_bell_added_unless_last_cue_is_a_bell_or_disabled():
@@ -311,3 +349,93 @@ def test_property_time_rules_hold_for_any_script(items, sr, rate):
 def test_overrides_do_not_mutate_settings():
     s = Settings(title="x")
     assert dataclasses.replace(s, level="deep").level == "deep" and s.level == "standard"
+
+
+def test_lines_of_a_paragraph_are_line_pause_apart_and_a_blank_line_paragraph_pause():
+    plan = compile_items(
+        [
+            Speech(loc(1), "One."),
+            Speech(loc(2), "Two."),
+            ParagraphBreak(loc(3)),
+            Speech(loc(4), "Three."),
+        ]
+    )
+    one, two, three = plan.speech_events()
+    assert two.start_sample - one.end_sample == LINE_PAUSE
+    assert three.start_sample - two.end_sample == round(1.6 * SR)
+    wide = compile_items(
+        [Speech(loc(1), "One."), Speech(loc(2), "Two.")], line_pause_s=1.25
+    ).speech_events()
+    assert wide[1].start_sample - wide[0].end_sample == round(1.25 * SR)
+
+
+def test_a_cue_inside_a_line_starts_when_the_words_end():
+    plan = compile_items([Speech(loc(1), "Sink in."), Pause(loc(1), fixed(2))])
+    (words,) = plan.speech_events()
+    (pause,) = spans(plan, "pause")
+    assert pause.start_sample == words.end_sample
+    inline_hold = compile_items(
+        [Speech(Loc("t.md", 1, 1), "Rest."), Hold(Loc("t.md", 1, 8), fixed(5))]
+    )
+    assert spans(inline_hold, "hold")[0].start_sample == inline_hold.speech_events()[0].end_sample
+
+
+def test_zero_hold_phase_is_neither_said_nor_sounded():
+    plan = compile_items([Breathe(loc(), (4.0, 0.0, 6.0), cycles=2)])
+    (b,) = spans(plan, "breathe")
+    assert b.duration_samples == 20 * SR
+    assert [e.text for e in plan.speech_events()] == [W["breathe_in"], W["breathe_out"]] * 2
+    assert [(t.tone, t.start_sample - b.start_sample) for t in plan.tone_events()] == [
+        ("inhale", 0),
+        ("exhale", 4 * SR),
+        ("inhale", 10 * SR),
+        ("exhale", 14 * SR),
+    ]
+
+
+def test_say_overrides_replace_the_built_in_words():
+    plan = compile_items(
+        [Wipers(loc(), 4, fixed(3)), Hold(loc(2), fixed(12), count=3)],
+        say=(("wipers_left", "feet over to the left"), ("count_3", "three, soft")),
+    )
+    texts = [e.text for e in plan.speech_events()]
+    assert texts[:2] == ["feet over to the left", W["wipers_right"]]
+    assert "three, soft" in texts and "three" not in texts
+
+
+def test_recheck_asks_then_leaves_eight_quiet_seconds():
+    plan = compile_items([Speech(loc(1), "Lie down."), Recheck(loc(2), "upper-back")])
+    (span,) = spans(plan, "recheck")
+    question = plan.speech_events()[1]
+    assert question.text == "notice your upper back: one is free, five is very tight"
+    assert span.start_sample == question.start_sample
+    assert span.end_sample == question.end_sample + 8 * SR
+    assert span.text == "upper-back"
+    assert plan.duration_samples == span.end_sample
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_final_bell_comes_after_end_quiet_of_quiet(explicit):
+    items = [Speech(loc(1), "Rest."), Breathe(loc(2), (4.0, 6.0), cycles=1)]
+    if explicit:
+        items.append(Bell(loc(3)))
+    plan = compile_items(items, end_bell=True)
+    (bell,) = spans(plan, "bell")
+    last_sound = max(
+        e.end_sample for e in plan.events if e.kind in ("speech", "tone") and e.tone != "bell"
+    )
+    assert bell.start_sample - last_sound == 6 * SR
+    assert plan.duration_samples == bell.end_sample
+    short = compile_items(items, end_bell=True, end_quiet_s=2.5)
+    last = max(
+        e.end_sample for e in short.events if e.kind in ("speech", "tone") and e.tone != "bell"
+    )
+    assert spans(short, "bell")[0].start_sample - last == round(2.5 * SR)
+
+
+def test_a_bell_in_the_middle_does_not_wait_for_end_quiet():
+    plan = compile_items(
+        [Speech(loc(1), "Rest."), Bell(loc(2)), Speech(loc(3), "Again.")], end_bell=False
+    )
+    (bell,) = spans(plan, "bell")
+    assert bell.start_sample == plan.speech_events()[0].end_sample + LINE_PAUSE

@@ -356,3 +356,75 @@ def _mutated(draw) -> str:
 @given(_mutated())
 def test_property_mutated_corpus_never_crashes(text: str) -> None:
     _parse_cleanly(text)
+
+
+# ---- format 1.1: Markdown, say.NAME, limits -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line,spoken",
+    [
+        ("Set a **timer** now.", "Set a timer now."),
+        ("Go *slowly*, then __firmly__ and _gently_.", "Go slowly, then firmly and gently."),
+        ("Hold the `ball` here.", "Hold the ball here."),
+        ("- Cross your arms.", "Cross your arms."),
+        ("* Cross your arms.", "Cross your arms."),
+        ("12. Cross your arms.", "Cross your arms."),
+        (
+            "Keep snake_case_words and 5*3 as they are.",
+            "Keep snake_case_words and 5 3 as they are.",
+        ),
+        ("***Very*** soft.", "Very soft."),
+    ],
+)
+def test_markdown_formatting_is_not_spoken(line: str, spoken: str) -> None:
+    (item,) = parse_text(line + "\n").items
+    assert item.text == spoken
+
+
+def test_markdown_list_marker_keeps_cue_columns() -> None:
+    with pytest.raises(ScriptError) as info:
+        parse_text("- Rest. [hodl 5s]\n", "s.md")
+    (d,) = info.value.diagnostics
+    assert (d.line, d.col) == (1, 10)
+
+
+def test_say_overrides_land_in_settings() -> None:
+    script = parse_text("---\nsay.hold_release: and let go\nSay.Count_5: five now\n---\nRest.\n")
+    assert script.settings.say == (("hold_release", "and let go"), ("count_5", "five now"))
+    assert script.settings.wording()("hold_release") == "and let go"
+
+
+def test_new_timing_keys_and_defaults() -> None:
+    assert (Settings(title="").rate_wpm, Settings(title="").line_pause_s) == (140, 0.8)
+    assert (Settings(title="").paragraph_pause_s, Settings(title="").end_quiet_s) == (1.6, 6.0)
+    s = parse_text(
+        "---\nline_pause: 1s\nparagraph_pause: 2.5s\nend_quiet: 0s\n---\nRest.\n"
+    ).settings
+    assert (s.line_pause_s, s.paragraph_pause_s, s.end_quiet_s) == (1.0, 2.5, 0.0)
+
+
+def test_cue_limit_is_refused_as_soon_as_it_is_passed() -> None:
+    names = " ".join(f"s{k}" for k in range(30_000))
+    text = f"# Side {{side}}\n[sides {names}]\nRest on the {{side}}.\n[pause 1s]\n"
+    with pytest.raises(ScriptError) as info:
+        parse_text(text, "many.md")
+    messages = [d.message for d in info.value.diagnostics]
+    assert any("more than 20,000 spoken lines and cues" in m for m in messages)
+    lines = "Rest.\n" * 20_001
+    with pytest.raises(ScriptError) as info:
+        parse_text(lines, "long.md")
+    (d,) = info.value.diagnostics
+    assert d.line == 20_001 and "20,000" in d.message
+    assert len(parse_text("Rest.\n" * 20_000).items) == 20_000
+
+
+def test_heading_of_spaces_is_read_in_linear_time() -> None:
+    """200 KB of spaces took past 90 s with the old closing-hashes regex (backtracking)."""
+    (heading, _pause) = parse_text("#" + " " * 200_000 + "x" + " " * 200_000 + "\n[1s]\n").items
+    assert heading.title == "x"
+    with pytest.raises(ScriptError) as info:
+        parse_text("#" + " " * 200_000 + "\n")
+    assert "a heading needs text" in info.value.diagnostics[0].message
+    (heading, _pause) = parse_text("# Title ##\n[pause 1s]\n").items
+    assert heading.title == "Title"

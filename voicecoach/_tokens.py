@@ -116,12 +116,22 @@ def _classify_range(text: str) -> DurationSpec:
     return DurationSpec(low, high)
 
 
+MIN_PHASE_S = 0.5  # a breath phase, wiper sweep or rolling stroke lasts at least this long
+
+
 def _classify_pattern(parts: list[str], text: str) -> tuple[float, ...]:
     if not 2 <= len(parts) <= 4:
         raise _Bad(f"a breath pattern has 2 to 4 phases, like 4-2-6 (not {text})")
     phases = tuple(float(p) for p in parts)
-    if any(p <= 0 for p in phases):
-        raise _Bad(f"each breath phase must be longer than 0 seconds, like 4-2-6 (not {text})")
+    breaths = (phases[0], phases[1] if len(phases) == 2 else phases[2])
+    if any(p <= 0 for p in breaths):
+        raise _Bad(
+            f"breathing in and out must each last longer than 0 seconds, like 4-2-6 or 4-0-6 (not {text})"
+        )
+    if any(0 < p < MIN_PHASE_S for p in phases):
+        raise _Bad(
+            f"each breath phase lasts at least {MIN_PHASE_S:g}s (a hold may be 0: no hold), like 4-2-6 (not {text})"
+        )
     return phases
 
 

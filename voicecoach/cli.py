@@ -42,7 +42,7 @@ def _session_options(f):
         "--rate",
         "rate_wpm",
         type=click.IntRange(80, 450),
-        help="Speaking rate in words per minute.",
+        help="Speaking rate in words per minute as heard (default: the script's, else 140).",
     )(f)
     f = click.option(
         "--voice", help="Voice name or id of the speech engine (see `voicecoach voices`)."

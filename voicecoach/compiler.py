@@ -1,9 +1,12 @@
 """Script -> Plan: every cue of a parsed script placed at an exact sample.
 
-The compiler keeps the spec's five time rules:
+The compiler keeps the spec's time rules (SCRIPT_FORMAT.md, "Time"):
 
 1. Items follow one another in script order; a directive starts when the
-   speech before it has finished (the cursor only moves forward).
+   speech before it has finished (the cursor only moves forward). Two spoken
+   lines of one paragraph are ``line_pause`` apart, and so is a directive on
+   a line of its own from the speech before it (a cue inside a line of prose
+   starts at once); a blank line is ``paragraph_pause``.
 2. Inner boundaries (breath phases, countdown seconds, wiper turns, the end
    of a hold) are computed from the directive's start as
    ``start + seconds_to_samples(offset_s)``: each lands on the sample nearest
@@ -12,8 +15,13 @@ The compiler keeps the spec's five time rules:
    next one is due gives a warning at its line, and the later cue is dropped
    (no boundary ever moves).
 4. Ducking needs no marks of its own: the renderer ducks tones under every
-   speech event.
-5. The whole plan is built before anything plays.
+   speech event (and keeps the duck down between words less than 1.5 s apart).
+5. The whole plan is a pure function of the script, the engine and settings.
+6. Breath tones under a hold run whole cycles only, ending at or before the
+   hold's countdown (or its end): no phase is cut.
+7. On guided cycles the words and the tone sound together.
+8. The final bell comes ``end_quiet`` after the last sound and rings out
+   (the plan ends when the bell's tone ends).
 
 Steps (``compile_script``): collect every text that will be spoken, have the
 speech service synthesise the missing ones (so lengths are real), walk the
@@ -41,6 +49,7 @@ from .script import (
     ParagraphBreak,
     Pause,
     Place,
+    Recheck,
     Roll,
     Script,
     Settings,
@@ -51,11 +60,11 @@ from .units import DEFAULT_SAMPLE_RATE, format_clock, samples_to_seconds, second
 
 MAX_SESSION_S = 4 * 3600  # whole session
 MAX_DIRECTIVE_S = 3600  # any one directive
-SPEECH_GAP_S = 0.35  # silence between two spoken lines that follow each other
 DEFAULT_COUNT = 5  # a hold counts its last five seconds
 HALFWAY_MIN_S = 30.0  # "halfway" only for holds this long or longer
 TEN_LEFT_MIN_S = 20.0  # "ten seconds" only for holds this long or longer
 MIN_CUE_SPACING_S = 2.0  # keep "halfway"/"ten seconds" this far from other counted cues
+RECHECK_WINDOW_S = 8.0  # quiet after a re-check's question, to feel and answer
 
 
 class SpeechLengths(Protocol):
@@ -76,17 +85,21 @@ class ToneLengths(Protocol):
 
 _PHASE_NAMES = {2: ("in", "out"), 3: ("in", "hold", "out"), 4: ("in", "hold", "out", "hold_empty")}
 _PHASE_PHRASE = {
-    "in": phrases.BREATHE_IN,
-    "hold": phrases.BREATHE_HOLD,
-    "out": phrases.BREATHE_OUT,
-    "hold_empty": phrases.BREATHE_HOLD_EMPTY,
+    "in": "breathe_in",
+    "hold": "breathe_hold",
+    "out": "breathe_out",
+    "hold_empty": "breathe_hold_empty",
 }
 _PHASE_TONE = {"in": "inhale", "out": "exhale"}
+# Directives that speak or sound at their start: on a line of their own they come line_pause
+# after the speech before them. A pause or a placement is itself quiet.
+_SPOKEN_DIRECTIVES = (Breathe, Hold, Wipers, Roll, Recheck, Bell)
 _SIDES = ("left", "right")
 
 
 def spoken_texts(script: Script) -> list[str]:
     """Every text the plan of ``script`` may speak, in first-use order, without repeats."""
+    words = script.settings.wording()
     texts: dict[str, None] = {}
     for item in script.items:
         if isinstance(item, Speech):
@@ -95,9 +108,11 @@ def spoken_texts(script: Script) -> list[str]:
             texts[item.title] = None
         elif isinstance(item, Hold) and not item.quiet:
             n = item.count if item.count is not None else DEFAULT_COUNT
-            for k in range(1, min(n, 99) + 1):
-                texts[phrases.number_word(k)] = None
-    for text in phrases.all_fixed_phrases():
+            for k in range(1, min(n, phrases.MAX_COUNT) + 1):
+                texts[words.count(k)] = None
+        elif isinstance(item, Recheck):
+            texts[words.recheck(item.word)] = None
+    for text in words.fixed():
         texts[text] = None
     return list(texts)
 
@@ -113,9 +128,12 @@ def compile_script(
     """Compile ``script`` to a ``Plan`` at ``sample_rate``; raise ``ScriptError`` on errors."""
     speech.prepare(spoken_texts(script))
     builder = _Builder(script.settings, speech, palette, sample_rate)
-    for index, item in enumerate(script.items):
-        builder.add(item, script.items[index + 1 :])
-    builder.finish(script.items)
+    last_cue = next(
+        (i for i in reversed(script.items) if not isinstance(i, ParagraphBreak | Heading)), None
+    )
+    for item in script.items:
+        builder.add(item, final=item is last_cue)
+    builder.finish(script.items, last_cue)
     events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate)
     if builder.errors:
         raise ScriptError(
@@ -170,11 +188,14 @@ class _Builder:
     errors: list[Diagnostic] = field(default_factory=list)
     _sections: list[_OpenSection] = field(default_factory=list)
     _last_speech_end: int = -1
+    _last_prose: tuple[str, int] = ("", 0)  # (file, line) of the last prose spoken
+    _last_tone_end: int = -1
     _lengths: dict[str, int] = field(default_factory=dict)
     _limit_reported: bool = False
 
     def __post_init__(self) -> None:
         self.t = self.samples(self.settings.lead_in_s)
+        self.words = self.settings.wording()
 
     # ---- small helpers --------------------------------------------------
 
@@ -224,8 +245,9 @@ class _Builder:
                 col=loc.col,
             )
         )
+        self._last_tone_end = max(self._last_tone_end, end)
 
-    def span(self, kind: str, start: int, end: int, loc: Loc) -> None:
+    def span(self, kind: str, start: int, end: int, loc: Loc, *, text: str = "") -> None:
         if samples_to_seconds(end - start, self.sample_rate) > MAX_DIRECTIVE_S + 1e-9:
             self.errors.append(
                 _diagnostic(
@@ -234,7 +256,7 @@ class _Builder:
                     f"{kind} would last {format_clock((end - start) / self.sample_rate)}; one directive may last at most 1 hour",
                 )
             )
-        self.events.append(Event(kind, start, end, loc.line, loc.file, col=loc.col))
+        self.events.append(Event(kind, start, end, loc.line, loc.file, text=text, col=loc.col))
 
     def ensure_section(self, loc: Loc) -> None:
         if not self._sections:
@@ -246,15 +268,20 @@ class _Builder:
 
     # ---- items ----------------------------------------------------------
 
-    def add(self, item: Item, rest: tuple[Item, ...]) -> None:
+    def add(self, item: Item, *, final: bool = False) -> None:
+        """Place ``item`` at the cursor; ``final``: it is the script's last cue."""
         if not isinstance(item, Heading | ParagraphBreak):
             self.ensure_section(item.loc)
+        if isinstance(item, _SPOKEN_DIRECTIVES):
+            self.line_pause_before(item.loc)
         if isinstance(item, Heading):
             self.heading(item)
         elif isinstance(item, Speech):
             self.prose(item.text, item.loc)
         elif isinstance(item, ParagraphBreak):
-            self.t += self.samples(self.settings.paragraph_pause_s)
+            self.t = max(self.t, self._last_speech_end) + self.samples(
+                self.settings.paragraph_pause_s
+            )
         elif isinstance(item, Pause):
             start = self.t
             end = start + self.samples(self.resolve_s(item.duration))
@@ -271,7 +298,9 @@ class _Builder:
         elif isinstance(item, Roll):
             self.roll(item)
         elif isinstance(item, Bell):
-            self.bell(item.loc)
+            self.bell(item.loc, final=final)
+        elif isinstance(item, Recheck):
+            self.recheck(item)
         self.check_session_limit(item.loc)
 
     def heading(self, item: Heading) -> None:
@@ -284,8 +313,15 @@ class _Builder:
 
     def prose(self, text: str, loc: Loc) -> None:
         if self.t <= self._last_speech_end:
-            self.t = self._last_speech_end + self.samples(SPEECH_GAP_S)
+            self.t = self._last_speech_end + self.samples(self.settings.line_pause_s)
         self.t = self.say(text, self.t, loc)
+        self._last_prose = (loc.file, loc.line)
+
+    def line_pause_before(self, loc: Loc) -> None:
+        """A directive on a line of its own starts ``line_pause`` after the speech before it."""
+        inline = self._last_prose == (loc.file, loc.line)
+        if self.t <= self._last_speech_end and not inline:
+            self.t = self._last_speech_end + self.samples(self.settings.line_pause_s)
 
     def place(self, item: Place) -> None:
         start = self.t
@@ -299,31 +335,29 @@ class _Builder:
         self,
         pattern: tuple[float, ...],
         start: int,
-        stop: int | None,
         cycles: int,
         guide: int,
         loc: Loc,
     ) -> int:
-        """Tones (and guidance on the first ``guide`` cycles) for breath cycles from ``start``.
+        """Tones for ``cycles`` whole breath cycles from ``start``, with the words on the first ``guide``.
 
-        With ``stop`` set, phases are cut at ``stop`` (a hold's end). Returns the end sample.
+        A phase of 0 s (no hold) is skipped: nothing is said and nothing sounds.
+        Returns the end sample.
         """
         names = _PHASE_NAMES[len(pattern)]
         offset_s = 0.0
         end = start
         for cycle in range(cycles):
             for name, phase_s in zip(names, pattern, strict=True):
+                if phase_s <= 0:
+                    continue
                 b0 = start + self.samples(offset_s)
                 offset_s += phase_s
                 b1 = start + self.samples(offset_s)
-                if stop is not None:
-                    if b0 >= stop:
-                        return stop
-                    b1 = min(b1, stop)
-                if name in _PHASE_TONE and b1 > b0:
+                if name in _PHASE_TONE:
                     self.tone(_PHASE_TONE[name], b0, b1, loc)
                 if cycle < guide:
-                    self.say(_PHASE_PHRASE[name], b0, loc)
+                    self.say(self.words(_PHASE_PHRASE[name]), b0, loc)
                 end = b1
         return end
 
@@ -337,7 +371,7 @@ class _Builder:
         start = self.t
         end = start + self.samples(cycles * cycle_s)
         self.span("breathe", start, end, item.loc)
-        self.breath_cycles(item.pattern, start, None, cycles, guide, item.loc)
+        self.breath_cycles(item.pattern, start, cycles, guide, item.loc)
         self.after(end)
 
     def hold(self, item: Hold) -> None:
@@ -345,12 +379,10 @@ class _Builder:
         start = self.t
         end = start + self.samples(hold_s)
         self.span("hold", start, end, item.loc)
-        if item.breathe is not None:
-            cycles = math.ceil(hold_s / sum(item.breathe)) + 1
-            self.breath_cycles(item.breathe, start, end, cycles, 0, item.loc)
+        count = 0
         if not item.quiet:
             count = item.count if item.count is not None else DEFAULT_COUNT
-            if count > 99:
+            if count > phrases.MAX_COUNT:
                 self.errors.append(
                     _diagnostic(
                         item.loc, "error", "hold can count at most the last 99 seconds (count 99)"
@@ -358,19 +390,23 @@ class _Builder:
                 )
                 count = 0
             count = min(count, math.floor(hold_s))
+        if item.breathe is not None:  # time rule 6: whole cycles, before the countdown
+            cycles = math.floor((hold_s - count) / sum(item.breathe) + 1e-9)
+            self.breath_cycles(item.breathe, start, cycles, 0, item.loc)
+        if not item.quiet:
             cue_offsets_s: list[float] = [float(k) for k in range(1, count + 1)]
             if hold_s >= TEN_LEFT_MIN_S and count < 10:
-                self.say(phrases.HOLD_TEN_LEFT, end - self.samples(10.0), item.loc)
+                self.say(self.words("hold_ten_left"), end - self.samples(10.0), item.loc)
                 cue_offsets_s.append(10.0)
             halfway_left_s = hold_s / 2
             if hold_s >= HALFWAY_MIN_S and all(
                 abs(halfway_left_s - o) >= MIN_CUE_SPACING_S for o in cue_offsets_s
             ):
-                self.say(phrases.HOLD_HALFWAY, start + self.samples(hold_s / 2), item.loc)
+                self.say(self.words("hold_halfway"), start + self.samples(hold_s / 2), item.loc)
             for k in range(count, 0, -1):
-                self.say(phrases.number_word(k), end - self.samples(float(k)), item.loc)
+                self.say(self.words.count(k), end - self.samples(float(k)), item.loc)
         self.t = end
-        self.after(self.say(phrases.HOLD_RELEASE, end, item.loc))
+        self.after(self.say(self.words("hold_release"), end, item.loc))
 
     def wipers(self, item: Wipers) -> None:
         sweep_s = self.resolve_s(item.sweep)
@@ -383,18 +419,17 @@ class _Builder:
             side = _SIDES[k % 2]
             at = start + self.samples(k * sweep_s)
             if k < guide:
-                self.say(phrases.wiper_phrase(k, side), at, item.loc)
-            else:
-                self.tone(
-                    "tick",
-                    at,
-                    min(at + tick, end),
-                    item.loc,
-                    variant=side,
-                    pan=-1.0 if side == "left" else 1.0,
-                )
+                self.say(self.words.wipers(side), at, item.loc)
+            self.tone(
+                "tick",
+                at,
+                min(at + tick, end),
+                item.loc,
+                variant=side,
+                pan=-1.0 if side == "left" else 1.0,
+            )
         self.t = end
-        self.after(self.say(phrases.WIPERS_END, max(end, self._last_speech_end), item.loc))
+        self.after(self.say(self.words("wipers_end"), max(end, self._last_speech_end), item.loc))
 
     def roll(self, item: Roll) -> None:
         roll_s = self.resolve_s(item.duration)
@@ -411,15 +446,26 @@ class _Builder:
             b1 = min(start + self.samples((k + 1) * stroke_s), end)
             up = k % 2 == 0
             if k < guide:
-                self.say(phrases.ROLL_UP if up else phrases.ROLL_DOWN, b0, item.loc)
-            else:
-                self.tone("stroke", b0, b1, item.loc, variant="up" if up else "down")
+                self.say(self.words("roll_up" if up else "roll_down"), b0, item.loc)
+            self.tone("stroke", b0, b1, item.loc, variant="up" if up else "down")
             k += 1
         self.t = end
-        self.after(self.say(phrases.ROLL_END, max(end, self._last_speech_end), item.loc))
+        self.after(self.say(self.words("roll_end"), max(end, self._last_speech_end), item.loc))
 
-    def bell(self, loc: Loc) -> None:
+    def recheck(self, item: Recheck) -> None:
+        """The question, then RECHECK_WINDOW_S of quiet to feel and answer (one span for both)."""
+        start = self.t
+        asked = self.say(self.words.recheck(item.word), start, item.loc)
+        end = asked + self.samples(RECHECK_WINDOW_S)
+        self.span("recheck", start, end, item.loc, text=item.word)
+        self.t = end
+
+    def bell(self, loc: Loc, *, final: bool = False) -> None:
+        """A bell; the ``final`` one comes ``end_quiet`` after the last sound (time rule 8)."""
         start = max(self.t, self._last_speech_end)
+        last_sound = max(self._last_speech_end, self._last_tone_end)
+        if final and last_sound >= 0:
+            start = max(self.t, last_sound + self.samples(self.settings.end_quiet_s))
         end = start + self.samples(self.palette.length_s("bell"))
         self.span("bell", start, end, loc)
         self.tone("bell", start, end, loc)
@@ -438,15 +484,12 @@ class _Builder:
 
     # ---- the end ----------------------------------------------------------
 
-    def finish(self, items: tuple[Item, ...]) -> None:
+    def finish(self, items: tuple[Item, ...], last_cue: Item | None) -> None:
         self.t = max(self.t, self._last_speech_end)
-        last_cue = next(
-            (i for i in reversed(items) if not isinstance(i, ParagraphBreak | Heading)), None
-        )
         if self.settings.end_bell and not isinstance(last_cue, Bell):
             loc = items[-1].loc if items else Loc("<script>", 1, 1)
             self.ensure_section(loc)
-            self.bell(loc)
+            self.bell(loc, final=True)
             self.check_session_limit(loc)
 
     def sections(self) -> tuple[Section, ...]:

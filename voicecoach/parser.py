@@ -25,8 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._tokens import NAMED_PATTERNS, Token, classify, format_seconds, parse_single_duration_s
+from ._tokens import (
+    MIN_PHASE_S,
+    NAMED_PATTERNS,
+    Token,
+    classify,
+    format_seconds,
+    parse_single_duration_s,
+)
 from .errors import Diagnostic, ScriptError
+from .phrases import all_names as all_phrase_names
+from .phrases import default_words, is_phrase_name
 from .script import (
     ENGINES,
     LEVELS,
@@ -40,6 +49,7 @@ from .script import (
     ParagraphBreak,
     Pause,
     Place,
+    Recheck,
     Roll,
     Script,
     Settings,
@@ -54,6 +64,7 @@ MAX_DIRECTIVE_S = 3600.0  # any one directive lasts at most 1 hour
 MAX_INCLUDE_DEPTH = 8  # includes nest at most 8 levels below the main script
 MAX_ERRORS_PER_LINE = 10  # a line of garbage is not reported character by character
 MAX_ERRORS = 1000  # per run; beyond that one last error says so
+MAX_CUES = 20_000  # items (spoken lines and cues) after include and sides are expanded
 
 DEFAULT_PLACE_S = 5.0
 DEFAULT_SWEEP_S = 3.0
@@ -62,7 +73,18 @@ DEFAULT_SIDES = ("left", "right")
 RATE_RANGE_WPM = (80, 450)
 VOLUME_RANGE_DB = (-60.0, 20.0)
 
-DIRECTIVES = ("pause", "place", "breathe", "hold", "wipers", "roll", "bell", "sides", "include")
+DIRECTIVES = (
+    "pause",
+    "place",
+    "breathe",
+    "hold",
+    "wipers",
+    "roll",
+    "bell",
+    "recheck",
+    "sides",
+    "include",
+)
 
 FRONT_MATTER_KEYS = (
     "title",
@@ -75,20 +97,28 @@ FRONT_MATTER_KEYS = (
     "rate",
     "level",
     "lead_in",
+    "line_pause",
     "paragraph_pause",
+    "end_quiet",
     "guide",
     "announce",
     "end_bell",
     "voice_volume",
     "tone_volume",
     "palette",
+    "say.NAME",
 )
+SAY_PREFIX = "say."
 
 # Characters that are never valid in a script: C0 controls except tab, DEL, lone surrogates.
 _BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
-_FM_LINE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:(.*)")
+_FM_LINE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*:(.*)")
 _DB_RE = re.compile(r"([+-]?(?:\d+(?:\.\d+)?|\.\d+))\s*(?:db)?", re.IGNORECASE)
-_HEADING_CLOSE_RE = re.compile(r"\s+#+\s*$")
+_LIST_MARKER_RE = re.compile(r"\s*(?:[-*+]|\d{1,9}[.)])\s+")
+# Emphasis marks around words: *a*, **a**, _a_, __a__, `a` (not inside a word, like snake_case).
+_EMPHASIS_RE = re.compile(r"(?<![\w*`])(\*\*|\*|__|_|`)(?=[^\s*_`])(.*?[^\s*_`])??\1(?![\w*`])")
+_STRAY_MARKS_RE = re.compile(r"[*`]+")
+FENCE = "```"
 _ESCAPABLE = "[]{}\\"
 _BOOLS = {"yes": True, "true": True, "no": False, "false": False}
 
@@ -136,6 +166,22 @@ class _Context:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     root_dir: Path | None = None
     errors: int = 0
+    cues: int = 0  # spoken lines, cues and includes read so far, every include counted each time
+    cue_limit_reported: bool = False
+
+    def over_cue_limit(self, rep: _Reporter, line: int, col: int, count: int) -> bool:
+        """True when ``count`` passed MAX_CUES (reported once, where it first passed)."""
+        if count <= MAX_CUES and not self.cue_limit_reported:
+            return False
+        if not self.cue_limit_reported:
+            self.cue_limit_reported = True
+            rep.error(
+                line,
+                col,
+                f"the session has more than {MAX_CUES:,} spoken lines and cues (the limit) "
+                "after includes and sides are expanded; split it into shorter sessions",
+            )
+        return True
 
 
 @dataclass(frozen=True)
@@ -347,7 +393,7 @@ def _front_matter(
         m = _FM_LINE_RE.fullmatch(line)
         if not m:
             col = len(line) - len(line.lstrip()) + 1
-            rep.error(i + 1, col, "expected 'key: value' in the front matter, like 'rate: 150'")
+            rep.error(i + 1, col, "expected 'key: value' in the front matter, like 'rate: 140'")
             continue
         key = m.group(1).lower()
         raw = m.group(2)
@@ -355,7 +401,10 @@ def _front_matter(
         col = m.start(2) + 1 + (len(raw) - len(raw.lstrip())) if value else m.start(1) + 1
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1].strip()
-        if key not in FRONT_MATTER_KEYS:
+        if key.startswith(SAY_PREFIX):
+            if not _say_key(key, value, i + 1, m.start(1) + 1, col, rep):
+                continue
+        elif key not in FRONT_MATTER_KEYS:
             known = ", ".join(FRONT_MATTER_KEYS)
             hint = _did_you_mean(key, FRONT_MATTER_KEYS) or f"; known keys: {known}"
             rep.warning(i + 1, m.start(1) + 1, f"unknown front-matter key '{key}' is ignored{hint}")
@@ -369,6 +418,31 @@ def _front_matter(
             continue
         values[key] = (value, i + 1, col)
     return values, end + 1
+
+
+def _say_key(key: str, value: str, line: int, key_col: int, col: int, rep: _Reporter) -> bool:
+    """Check a ``say.NAME`` line; False when it is reported and must be ignored."""
+    name = key[len(SAY_PREFIX) :]
+    if not is_phrase_name(name):
+        hint = _did_you_mean(name, all_phrase_names()) or (
+            "; the names are listed in the docs (docs/script-format.md), like say.wipers_left"
+        )
+        rep.warning(line, key_col, f"unknown phrase name '{name}' in '{key}' is ignored{hint}")
+        return False
+    if not value:
+        rep.error(
+            line, key_col, f"{key} needs the words to say, like '{key}: {default_words(name)}'"
+        )
+        return False
+    allowed = ("word",) if name == "recheck" else ()
+    for m in re.finditer(r"\{([^{}]*)\}|[{}]", value):
+        if m.group(1) not in allowed:
+            what = "{word}" if allowed else "no placeholder"
+            rep.error(
+                line, col + m.start(), f"{key} may hold {what}; '{m.group(0)}' cannot be filled in"
+            )
+            return False
+    return True
 
 
 def _settings(
@@ -447,7 +521,7 @@ def _settings(
     check(
         "rate",
         rate,
-        "rate must be a whole number of words per minute from 80 to 450, like 150",
+        "rate must be a whole number of words per minute from 80 to 450, like 140",
         "rate_wpm",
     )
     check("level", choice(LEVELS, "level"), "")
@@ -455,12 +529,11 @@ def _settings(
     check(
         "lead_in", duration("lead_in"), "lead_in needs a duration with a unit, like 3s", "lead_in_s"
     )
-    check(
-        "paragraph_pause",
-        duration("paragraph_pause"),
-        "paragraph_pause needs a duration with a unit, like 0.8s",
-        "paragraph_pause_s",
-    )
+    for key, example in (("line_pause", "0.8s"), ("paragraph_pause", "1.6s"), ("end_quiet", "6s")):
+        check(key, duration(key), f"{key} needs a duration with a unit, like {example}", f"{key}_s")
+    say = [(k[len(SAY_PREFIX) :], v[0]) for k, v in front.items() if k.startswith(SAY_PREFIX)]
+    if say:
+        kw["say"] = tuple(say)
     check("guide", guide, "guide must be a whole number, 0 or more, like 2")
     check("announce", boolean, "announce must be yes or no")
     check("end_bell", boolean, "end_bell must be yes or no")
@@ -614,7 +687,20 @@ def _records(
             if heading is not None:
                 records.append(heading)
             continue
-        segs = _scan(ln.text, 0, ln.number, rep)
+        if stripped.startswith(FENCE):
+            rep.error(
+                ln.number,
+                ln.text.index(FENCE) + 1,
+                "a script is spoken as written; remove the ``` fence",
+            )
+            continue
+        if ctx.cue_limit_reported:
+            break
+        text = ln.text
+        marker = _LIST_MARKER_RE.match(text)
+        if marker:  # a list marker is not spoken: blank it, so columns stay true
+            text = " " * marker.end() + text[marker.end() :]
+        segs = _scan(text, 0, ln.number, rep)
         record = _content(ln, segs, rep, ctx, base_dir, stack)
         if record is not None:
             records.append(record)
@@ -634,7 +720,7 @@ def _heading(ln: _Line, rep: _Reporter) -> _HeadingRec | None:
         rep.error(ln.number, col, f"headings go down to ### only; this one has {level} '#'")
         return None
     rest_start = hash_at + level
-    rest = _HEADING_CLOSE_RE.sub("", text[rest_start:])
+    rest = _without_closing_hashes(text[rest_start:])
     if not rest.strip():
         rep.error(ln.number, col, "a heading needs text after the '#', like '# Finish'")
         return None
@@ -648,6 +734,15 @@ def _heading(ln: _Line, rep: _Reporter) -> _HeadingRec | None:
             return None
         parts.extend(seg.parts)
     return _HeadingRec(ln.number, col, level, tuple(parts))
+
+
+def _without_closing_hashes(text: str) -> str:
+    """``Title ##`` -> ``Title``: an optional closing run of '#' after white space (linear time)."""
+    body = text.rstrip()
+    hashes = body.rstrip("#")
+    if hashes != body and hashes[-1:].isspace():
+        return hashes.rstrip()
+    return text
 
 
 def _scan(text: str, offset: int, line_no: int, rep: _Reporter) -> list[_TextSeg | _CueSeg]:
@@ -747,6 +842,9 @@ def _content(
     alone = len(meaningful) == 1
     pieces: list[_SpeechPiece | _ItemsPiece] = []
     for seg in meaningful:
+        ctx.cues += 1
+        if ctx.over_cue_limit(rep, ln.number, seg.col, ctx.cues):
+            break
         if isinstance(seg, _TextSeg):
             pieces.append(_SpeechPiece(ln.number, seg.col, seg.parts))
             continue
@@ -795,6 +893,7 @@ _USAGE = {
     "wipers": "[wipers x8 3s], optionally with guide N",
     "roll": "[roll 1m stroke 4s], optionally with guide N",
     "bell": "[bell]",
+    "recheck": "[recheck shoulders]",
 }
 _OPTIONS = {
     "pause": (),
@@ -804,6 +903,7 @@ _OPTIONS = {
     "wipers": ("guide",),
     "roll": ("stroke", "guide"),
     "bell": (),
+    "recheck": (),
 }
 _KIND_NAMES = {
     "duration": "duration",
@@ -1104,6 +1204,9 @@ def _parse_wipers(cue: _Cue, loc: Loc) -> Item | None:
         cue.missing("wipers needs a count of sweeps, like x8")
         return None
     spec = sweep.as_duration() if sweep is not None else DurationSpec.fixed(DEFAULT_SWEEP_S)
+    if sweep is not None and spec.low_s < MIN_PHASE_S:
+        cue.error(sweep.col, f"a wiper sweep lasts at least {MIN_PHASE_S:g}s, like 3s")
+        return None
     n = count.as_count()
     cue.too_long(count.col, n * spec.high_s)
     return Wipers(loc, n, spec, guide=guide)
@@ -1132,6 +1235,11 @@ def _parse_roll(cue: _Cue, loc: Loc) -> Item | None:
     spec = duration.as_duration()
     cue.too_long(duration.col, spec.high_s)
     stroke = stroke or DurationSpec.fixed(DEFAULT_STROKE_S)
+    if stroke_tok is not None and stroke.low_s < MIN_PHASE_S:
+        cue.error(
+            stroke_tok.col, f"a rolling stroke lasts at least {MIN_PHASE_S:g}s, like stroke 4s"
+        )
+        return None
     if stroke.low_s > spec.low_s and stroke_tok is not None:
         cue.error(
             stroke_tok.col,
@@ -1139,6 +1247,25 @@ def _parse_roll(cue: _Cue, loc: Loc) -> Item | None:
             f"({format_seconds(spec.low_s)})",
         )
     return Roll(loc, spec, stroke, guide=guide)
+
+
+def _parse_recheck(cue: _Cue, loc: Loc) -> Item | None:
+    word: Token | None = None
+    for tok in cue:
+        if tok.kind == "word" and word is None:
+            word = tok
+        elif tok.kind == "word":
+            cue.error(
+                tok.col,
+                f"recheck names one area, like [recheck shoulders]; join words with '-', "
+                f"like {word.text if word else ''}-{tok.text}",
+            )
+        else:
+            cue.unexpected(tok)
+    if word is None:
+        cue.missing("recheck needs the area to re-check, like [recheck shoulders]")
+        return None
+    return Recheck(loc, str(word.value))
 
 
 def _parse_bell(cue: _Cue, loc: Loc) -> Item | None:
@@ -1155,6 +1282,7 @@ _DIRECTIVE_PARSERS = {
     "wipers": _parse_wipers,
     "roll": _parse_roll,
     "bell": _parse_bell,
+    "recheck": _parse_recheck,
 }
 
 
@@ -1182,6 +1310,8 @@ def _include(
     seg: _CueSeg, line: int, rep: _Reporter, ctx: _Context, base_dir: Path, stack
 ) -> list[Item]:
     """Find, check and parse an included script; its items (already expanded)."""
+    if ctx.cue_limit_reported:
+        return []
     raw = seg.content.strip()
     raw = raw[len("include") :].strip()
     path_col = seg.content_col + seg.content.find(raw) if raw else seg.col
@@ -1253,8 +1383,18 @@ def _include(
 # ---- 5. emitting items, with sides -------------------------------------------------------
 
 
+def strip_markdown(text: str) -> str:
+    """Emphasis marks around words (``*a*``, ``**a**``, ``_a_``, ``__a__``, `` `a` ``) removed."""
+    while True:
+        plain = _EMPHASIS_RE.sub(lambda m: m.group(2) or "", text)
+        if plain == text:
+            break
+        text = plain
+    return _STRAY_MARKS_RE.sub(" ", text)
+
+
 def _fill(parts: Parts, side: str | None, rep: _Reporter, line: int) -> str:
-    """Join text parts, replacing ``{side}``; collapse runs of white space."""
+    """Join text parts, replacing ``{side}``; drop Markdown marks; collapse runs of white space."""
     out: list[str] = []
     for p in parts:
         if isinstance(p, _SideRef):
@@ -1264,7 +1404,7 @@ def _fill(parts: Parts, side: str | None, rep: _Reporter, line: int) -> str:
                 out.append(side)
         else:
             out.append(p)
-    return " ".join("".join(out).split())
+    return " ".join(strip_markdown("".join(out)).split())
 
 
 def _heading_item(rec: _HeadingRec, side: str | None, rep: _Reporter) -> Heading:
@@ -1317,6 +1457,8 @@ def _emit(
                     continue
                 else:
                     for name in sides.sides:
+                        if rep.ctx.cue_limit_reported:
+                            return
                         out.append(_heading_item(rec, name, rep))
                         _emit(records, i + 1, section_end, name, sides.line, out, rep, skip=first)
                     i = section_end
@@ -1328,6 +1470,9 @@ def _emit(
             rep.error(rec.line, rec.col, "[sides] must come right after a heading")
         else:
             for piece in rec.pieces:
+                size = len(piece.items) if isinstance(piece, _ItemsPiece) else 1
+                if rep.ctx.over_cue_limit(rep, piece.line, piece.col, len(out) + size):
+                    return
                 if isinstance(piece, _ItemsPiece):
                     if (
                         side is not None

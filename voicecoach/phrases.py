@@ -1,30 +1,53 @@
 """Every phrase voicecoach says on its own (countdowns, breath guidance...).
 
-Data in one place, so the wording can change without touching timing code.
-Keep them short: a phrase must fit inside the second or the breath phase it
-announces. ``{side}`` is replaced by ``left``/``right``.
+One table, ``PHRASES``: a name (what a teacher writes after ``say.`` in the
+front matter to replace the words), the default words and when they are
+spoken. The user docs' list of names is generated from this table
+(``phrase_table_markdown``), so the two cannot drift. Keep phrases short: a
+phrase must fit inside the second or the breath phase it announces.
 """
 
 from __future__ import annotations
 
-BREATHE_IN = "breathe in"
-BREATHE_HOLD = "hold"
-BREATHE_OUT = "and out"
-BREATHE_HOLD_EMPTY = "hold"
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-HOLD_HALFWAY = "halfway"
-HOLD_TEN_LEFT = "ten seconds"
-HOLD_RELEASE = "and release"
 
-WIPERS_FIRST = "knees over to the {side}"
-WIPERS_NEXT = "and to the {side}"
-WIPERS_END = "and back to the middle"
+@dataclass(frozen=True)
+class Phrase:
+    name: str
+    words: str
+    when: str
 
-ROLL_UP = "roll up slowly"
-ROLL_DOWN = "and back down"
-ROLL_END = "and rest"
 
-PAUSED = "paused"
+_TABLE = (
+    Phrase("breathe_in", "breathe in", "a guided inhale"),
+    Phrase("breathe_hold", "hold", "a guided hold after the inhale (`4-2-6`)"),
+    Phrase("breathe_out", "and out", "a guided exhale"),
+    Phrase("breathe_hold_empty", "hold", "a guided hold after the exhale (`4-4-4-4`)"),
+    Phrase("hold_halfway", "halfway", "half-way through a hold of 30 s or more"),
+    Phrase("hold_ten_left", "ten seconds", "10 s before the end of a hold of 20 s or more"),
+    Phrase("hold_release", "and release", "the end of a hold"),
+    Phrase("wipers_left", "knees over to the left", "each guided wiper sweep to the left"),
+    Phrase("wipers_right", "knees over to the right", "each guided wiper sweep to the right"),
+    Phrase("wipers_end", "and back to the middle", "after the last wiper sweep"),
+    Phrase("roll_up", "roll up slowly", "each guided rolling stroke up"),
+    Phrase("roll_down", "and back down", "each guided rolling stroke down"),
+    Phrase("roll_end", "and rest", "the end of a roll"),
+    Phrase(
+        "recheck",
+        "notice your {word}: one is free, five is very tight",
+        "a re-check; `{word}` is the re-check's word (8 s of quiet follow)",
+    ),
+    Phrase("paused", "paused", "live play, when paused"),
+)
+
+#: name -> default words, in the table's order.
+PHRASES: dict[str, str] = {p.name: p.words for p in _TABLE}
+
+MAX_COUNT = 99  # a countdown counts at most the last 99 seconds
+COUNT_PREFIX = "count_"  # count_1 .. count_99: the countdown's numbers
 
 _ONES = [
     "zero",
@@ -49,6 +72,7 @@ _ONES = [
     "nineteen",
 ]
 _TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_COUNT_NAME_RE = re.compile(r"count_([1-9]\d?)")
 
 
 def number_word(n: int) -> str:
@@ -61,28 +85,65 @@ def number_word(n: int) -> str:
     return _TENS[tens] + ("" if ones == 0 else "-" + _ONES[ones])
 
 
-def wiper_phrase(sweep_index: int, side: str) -> str:
-    """The spoken cue of a guided wiper sweep (0-based index)."""
-    template = WIPERS_FIRST if sweep_index == 0 else WIPERS_NEXT
-    return template.format(side=side)
+def is_phrase_name(name: str) -> bool:
+    """A name ``say.NAME`` may replace: a table entry or ``count_1`` .. ``count_99``."""
+    return name in PHRASES or _COUNT_NAME_RE.fullmatch(name) is not None
 
 
-def all_fixed_phrases() -> tuple[str, ...]:
-    """Every phrase the compiler may need besides prose and numbers."""
-    return (
-        BREATHE_IN,
-        BREATHE_HOLD,
-        BREATHE_OUT,
-        BREATHE_HOLD_EMPTY,
-        HOLD_HALFWAY,
-        HOLD_TEN_LEFT,
-        HOLD_RELEASE,
-        wiper_phrase(0, "left"),
-        wiper_phrase(1, "right"),
-        wiper_phrase(0, "right"),
-        wiper_phrase(1, "left"),
-        WIPERS_END,
-        ROLL_UP,
-        ROLL_DOWN,
-        ROLL_END,
+def all_names() -> tuple[str, ...]:
+    """Every replaceable name (for "did you mean" hints)."""
+    return (*PHRASES, *(f"{COUNT_PREFIX}{k}" for k in range(1, MAX_COUNT + 1)))
+
+
+def default_words(name: str) -> str:
+    if name in PHRASES:
+        return PHRASES[name]
+    m = _COUNT_NAME_RE.fullmatch(name)
+    if m is None:
+        raise KeyError(name)
+    return number_word(int(m.group(1)))
+
+
+def recheck_word(word: str) -> str:
+    """A re-check's WORD as spoken: ``upper-back`` -> ``upper back``."""
+    return " ".join(re.split(r"[-_]+", word)).strip()
+
+
+class Wording:
+    """The words of every built-in phrase, with a script's ``say.NAME`` overrides applied."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        self._overrides = dict(overrides or {})
+
+    def __call__(self, name: str, **fields: str) -> str:
+        words = self._overrides.get(name)
+        if words is None:
+            words = default_words(name)
+        return words.format(**fields) if fields else words
+
+    def count(self, n: int) -> str:
+        return self(f"{COUNT_PREFIX}{n}")
+
+    def wipers(self, side: str) -> str:
+        """The words of a guided sweep to ``side`` (``left``/``right``)."""
+        return self(f"wipers_{side}")
+
+    def recheck(self, word: str) -> str:
+        return self("recheck", word=recheck_word(word))
+
+    def fixed(self) -> tuple[str, ...]:
+        """Every fixed phrase a plan may say, besides prose, numbers and re-checks."""
+        names = [n for n in PHRASES if n not in ("recheck", "paused")]
+        return tuple(self(n) for n in names)
+
+
+def phrase_table_markdown() -> str:
+    """The docs' table of phrase names (docs/script-format.md embeds it verbatim)."""
+    rows = ["| name | default words | spoken at |", "| --- | --- | --- |"]
+    for p in _TABLE:
+        rows.append(f"| `{p.name}` | {p.words} | {p.when} |")
+    rows.append(
+        f"| `{COUNT_PREFIX}1` ... `{COUNT_PREFIX}{MAX_COUNT}` | one ... ninety-nine "
+        "| the numbers of a hold's countdown |"
     )
+    return "\n".join(rows) + "\n"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .phrases import Wording
+
 LEVELS = ("gentle", "standard", "deep")
 ENGINES = ("system", "piper")
 
@@ -58,16 +60,23 @@ class Settings:
     muscles: str | None = None
     engine: str | None = None  # None: piper when installed, else system
     voice: str | None = None
-    rate_wpm: int = 150
+    rate_wpm: int = 140  # as heard: the engines are calibrated to it
     level: str = "standard"
     lead_in_s: float = 3.0
-    paragraph_pause_s: float = 0.8
+    line_pause_s: float = 0.8  # between two spoken lines of one paragraph
+    paragraph_pause_s: float = 1.6  # at a blank line
+    end_quiet_s: float = 6.0  # between the last spoken word and the final bell
     guide: int = 2
     announce: bool = False
     end_bell: bool = True
     voice_volume_db: float = 0.0
     tone_volume_db: float = -6.0
     palette: str | None = None  # None: the default palette
+    say: tuple[tuple[str, str], ...] = ()  # (phrase name, words): the say.NAME overrides
+
+    def wording(self) -> Wording:
+        """The built-in phrases with this script's ``say.NAME`` overrides."""
+        return Wording(dict(self.say))
 
 
 # ---- items -----------------------------------------------------------------
@@ -114,6 +123,8 @@ class Place:
 class Breathe:
     """``pattern`` holds 2 (in-out), 3 (in-hold-out) or 4 (in-hold-out-hold) phase lengths in seconds.
 
+    A hold phase may be 0 (no hold: nothing is said, no tone).
+
     Exactly one of ``cycles`` and ``duration`` is set. ``guide`` is None when
     the script did not say (use ``Settings.guide``).
     """
@@ -157,7 +168,27 @@ class Bell:
     loc: Loc
 
 
-Item = Heading | Speech | ParagraphBreak | Pause | Place | Breathe | Hold | Wipers | Roll | Bell
+@dataclass(frozen=True)
+class Recheck:
+    """A re-check of the area named ``word``: a spoken question, then a window to answer."""
+
+    loc: Loc
+    word: str
+
+
+Item = (
+    Heading
+    | Speech
+    | ParagraphBreak
+    | Pause
+    | Place
+    | Breathe
+    | Hold
+    | Wipers
+    | Roll
+    | Bell
+    | Recheck
+)
 
 
 @dataclass(frozen=True)

@@ -173,18 +173,18 @@ class Session:
     def prepare_speech(self) -> None:
         """Synthesise, in one batch, everything a session may say: its script and "paused" (for play)."""
         from .compiler import spoken_texts
-        from .phrases import PAUSED
 
-        self.speech.prepare([*spoken_texts(self.script), PAUSED])
+        paused = self.script.settings.wording()("paused")
+        self.speech.prepare([*spoken_texts(self.script), paused])
 
     def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
         """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``."""
-        from .phrases import PAUSED
         from .playback import play_plan
 
         self.prepare_speech()
         plan = self.plan(sample_rate=sample_rate)
-        paused = self.speech.audio(self.speech.key(PAUSED))
+        paused_words = self.script.settings.wording()("paused")
+        paused = self.speech.audio(self.speech.key(paused_words))
         return play_plan(
             plan,
             self.speech.audio,
