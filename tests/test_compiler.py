@@ -439,3 +439,11 @@ def test_a_bell_in_the_middle_does_not_wait_for_end_quiet():
     )
     (bell,) = spans(plan, "bell")
     assert bell.start_sample == plan.speech_events()[0].end_sample + LINE_PAUSE
+
+
+def test_a_dropped_built_in_phrase_points_to_say_name():
+    """A countdown that cannot fit says which say.NAME gives it shorter words."""
+    slow = FakeSpeech(overrides={"three": 1.5})
+    plan = compile_items([Hold(loc(), fixed(12), count=3)], speech=slow)
+    messages = [w.message for w in plan.warnings]
+    assert any("say.count_3" in m for m in messages), messages

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from voicecoach.errors import LibraryError
 from voicecoach.library import builtin_names, resolve_script
 from voicecoach.session import load
 
@@ -134,3 +135,14 @@ def test_installed_wheel_resolves_builtin_names_from_any_folder(installed_wheel,
     assert set(doc["names"]) >= EXPECTED
     assert {"warm", "bright"} <= set(doc["palettes"])
     assert doc["duration_s"] > 600
+
+
+def test_a_session_is_found_by_its_title_or_muscles():
+    assert resolve_script("back of the neck").stem == "suboccipitals"
+    assert resolve_script("plantar").stem == "feet"
+    with pytest.raises(
+        LibraryError, match=r"several built-in sessions: .*suboccipitals \(Back of the Neck\)"
+    ):
+        resolve_script("neck")
+    with pytest.raises(LibraryError, match="no built-in session"):
+        resolve_script("elbow")

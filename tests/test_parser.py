@@ -428,3 +428,26 @@ def test_heading_of_spaces_is_read_in_linear_time() -> None:
     assert "a heading needs text" in info.value.diagnostics[0].message
     (heading, _pause) = parse_text("# Title ##\n[pause 1s]\n").items
     assert heading.title == "Title"
+
+
+@pytest.mark.parametrize(
+    "cue,message",
+    [
+        ("[breathe calm 3x]", "1:15: error: a count is written with the x first: x3 (not 3x)"),
+        ("[pause 30 sec]", "1:8: error: write the unit right after the number: 30sec"),
+        ("[hold 45 seconds]", "1:7: error: write the unit right after the number: 45seconds"),
+    ],
+)
+def test_hints_for_common_slips(cue: str, message: str) -> None:
+    with pytest.raises(ScriptError) as info:
+        parse_text(cue + "\n", "s.md")
+    (d,) = info.value.diagnostics
+    assert f"{d.line}:{d.col}: {d.severity}: {d.message}" == message
+
+
+def test_include_suggests_the_closest_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path, {"main.md": "[include parts/brething]\n", "parts/breathing.md": "Breathe.\n"})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ScriptError) as info:
+        parse_file("main.md")
+    assert info.value.diagnostics[0].message.endswith("did you mean 'parts/breathing'?")

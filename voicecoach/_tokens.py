@@ -15,6 +15,7 @@ from .script import DurationSpec
 _NUM = r"(?:\d+(?:\.\d+)?|\.\d+)"
 _SEC_UNITS = ("s", "sec", "secs", "second", "seconds")
 _MIN_UNITS = ("m", "min", "mins", "minute", "minutes")
+UNIT_WORDS = _SEC_UNITS + _MIN_UNITS
 _UNIT = "|".join(sorted(_SEC_UNITS + _MIN_UNITS, key=len, reverse=True))
 
 _NUM_RE = re.compile(_NUM)
@@ -146,6 +147,8 @@ def _classify_numeric(t: str, text: str) -> tuple[str, object]:
         return "duration", DurationSpec.fixed(_check_positive(seconds, text))
     if _NUM_RE.fullmatch(t):
         return "bad", f"add a unit: {text}s"
+    if re.fullmatch(r"\d+x", t):
+        return "bad", f"a count is written with the x first: x{t[:-1]} (not {text})"
     if _NUM_WITH_LETTERS_RE.fullmatch(t):
         return "bad", f"unknown unit in '{text}'; use s or m, like 45s or 2m"
     raise _Bad(unrecognised(text))

@@ -134,7 +134,7 @@ def compile_script(
     for item in script.items:
         builder.add(item, final=item is last_cue)
     builder.finish(script.items, last_cue)
-    events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate)
+    events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate, builder.words)
     if builder.errors:
         raise ScriptError(
             sorted(builder.errors + list(script.warnings) + builder.warnings, key=_diag_order)
@@ -501,9 +501,21 @@ class _Builder:
 
 
 def _resolve_speech_overlaps(
-    events: list[Event], warnings: list[Diagnostic], sample_rate: int
+    events: list[Event], warnings: list[Diagnostic], sample_rate: int, words: phrases.Wording
 ) -> list[Event]:
     """Drop each spoken cue that would start before the previous one finished (time rule 3)."""
+    advice: dict[str, str] = {}
+
+    def remedy(text: str) -> str:
+        if text not in advice:
+            name = words.name_of(text)
+            advice[text] = (
+                f"give it shorter words with say.{name} in the front matter, or lengthen the cue"
+                if name is not None
+                else "shorten the words or lengthen the cue"
+            )
+        return advice[text]
+
     speech = sorted(
         (e for e in events if e.kind == "speech"), key=lambda e: (e.start_sample, e.end_sample)
     )
@@ -519,7 +531,7 @@ def _resolve_speech_overlaps(
                     f"'{last.text}' cannot finish before '{e.text}' (line {e.line}) is due at "
                     f"{format_clock(e.start_sample / sample_rate)}"
                     f" (it needs {(last.end_sample - e.start_sample) / sample_rate:.2f} s more);"
-                    f" '{e.text}' will be left out: shorten the words or lengthen the cue",
+                    f" '{e.text}' will be left out: {remedy(last.text)}",
                 )
             )
             continue

@@ -43,12 +43,37 @@ def resolve_script(name_or_path: str | os.PathLike) -> Path:
         candidate = builtin_scripts_dir() / f"{text}.md"
         if candidate.is_file():
             return candidate
+    if not looks_like_path:
+        matches = _sessions_about(text)
+        if len(matches) == 1:
+            return builtin_scripts_dir() / f"{matches[0][0]}.md"
+        if matches:
+            listed = ", ".join(f"{name} ({title})" for name, title in matches)
+            raise LibraryError(f"{text!r} matches several built-in sessions: {listed}; name one")
     names = builtin_names()
     close = difflib.get_close_matches(Path(text).stem, names, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     if looks_like_path:
         raise LibraryError(f"no such script file: {text}{hint}")
     raise LibraryError(f"no built-in session or file named {text!r}{hint} (see `voicecoach list`)")
+
+
+def _sessions_about(query: str) -> list[tuple[str, str]]:
+    """Built-in sessions whose title or muscles hold every word of ``query`` (``neck``)."""
+    from .errors import ScriptError
+    from .parser import parse_file
+
+    words = query.lower().split()
+    found = []
+    for name in builtin_names():
+        try:
+            settings = parse_file(builtin_scripts_dir() / f"{name}.md").settings
+        except ScriptError:
+            continue
+        about = f"{settings.title} {settings.muscles or ''}".lower()
+        if words and all(re.search(rf"\b{re.escape(w)}", about) for w in words):
+            found.append((name, settings.title))
+    return found
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any
 from ._tokens import (
     MIN_PHASE_S,
     NAMED_PATTERNS,
+    UNIT_WORDS,
     Token,
     classify,
     format_seconds,
@@ -114,6 +115,7 @@ SAY_PREFIX = "say."
 _BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 _FM_LINE_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*:(.*)")
 _DB_RE = re.compile(r"([+-]?(?:\d+(?:\.\d+)?|\.\d+))\s*(?:db)?", re.IGNORECASE)
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _LIST_MARKER_RE = re.compile(r"\s*(?:[-*+]|\d{1,9}[.)])\s+")
 # Emphasis marks around words: *a*, **a**, _a_, __a__, `a` (not inside a word, like snake_case).
 _EMPHASIS_RE = re.compile(r"(?<![\w*`])(\*\*|\*|__|_|`)(?=[^\s*_`])(.*?[^\s*_`])??\1(?![\w*`])")
@@ -1042,13 +1044,36 @@ def _pattern_of(tok: Token) -> tuple[float, ...] | None:
     return None
 
 
+def _join_spaced_units(tokens: list[Token]) -> list[Token]:
+    """``30 sec``: one error at the number saying to drop the space, not two errors."""
+    out: list[Token] = []
+    for tok in tokens:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.kind == "bad"
+            and _NUMBER_RE.fullmatch(prev.text)
+            and tok.kind == "word"
+            and tok.text.lower() in UNIT_WORDS
+        ):
+            joined = prev.text + tok.text
+            out[-1] = Token(
+                joined, prev.col, "bad", f"write the unit right after the number: {joined}"
+            )
+            continue
+        out.append(tok)
+    return out
+
+
 def _cue(seg: _CueSeg, matches: list[re.Match], line: int, rep: _Reporter) -> Item | None:
     """Parse one ``[ ... ]`` cue (not sides/include) into an item, or report why not."""
     loc = Loc(rep.file, line, seg.col)
     if not matches:
         rep.error(line, seg.col, "empty cue; write a directive like [pause 5s] or [bell]")
         return None
-    tokens = [classify(m.group(0), seg.content_col + m.start()) for m in matches]
+    tokens = _join_spaced_units(
+        [classify(m.group(0), seg.content_col + m.start()) for m in matches]
+    )
     head = tokens[0]
     if head.kind == "word" and head.value in _USAGE:
         cue = _Cue(str(head.value), head.col, line, tokens[1:], rep)
@@ -1306,6 +1331,23 @@ def _inside(path: Path, folder: Path | None) -> bool:
         return False
 
 
+def _includable_names(*folders: Path | None) -> list[str]:
+    """Scripts an include could name: ``name`` and ``parts/name`` beside this file and built in."""
+    names: set[str] = set()
+    for folder in folders:
+        if folder is None:
+            continue
+        try:
+            for pattern in ("*.md", "*/*.md"):
+                for p in folder.glob(pattern):
+                    names.add(p.relative_to(folder).with_suffix("").as_posix())
+        except OSError:
+            continue
+        if len(names) > 2000:  # a huge folder: no hint rather than a slow one
+            return []
+    return sorted(names)
+
+
 def _include(
     seg: _CueSeg, line: int, rep: _Reporter, ctx: _Context, base_dir: Path, stack
 ) -> list[Item]:
@@ -1343,7 +1385,8 @@ def _include(
                 line,
                 path_col,
                 f"cannot find the script '{raw}' to include (looked next to this file"
-                + (" and in the built-in library)" if ctx.builtin_dir is not None else ")"),
+                + (" and in the built-in library)" if ctx.builtin_dir is not None else ")")
+                + _did_you_mean(raw, _includable_names(base_dir, ctx.builtin_dir)),
             )
         return []
     if not any(_inside(found, root) for root in roots):

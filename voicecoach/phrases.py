@@ -131,6 +131,13 @@ class Wording:
     def recheck(self, word: str) -> str:
         return self("recheck", word=recheck_word(word))
 
+    def name_of(self, text: str) -> str | None:
+        """The phrase name whose words are ``text`` (countdown numbers included), if any."""
+        for name in (*PHRASES, *(f"{COUNT_PREFIX}{k}" for k in range(1, MAX_COUNT + 1))):
+            if name != "recheck" and self(name) == text:
+                return name
+        return None
+
     def fixed(self) -> tuple[str, ...]:
         """Every fixed phrase a plan may say, besides prose, numbers and re-checks."""
         names = [n for n in PHRASES if n not in ("recheck", "paused")]
