@@ -146,3 +146,25 @@ def test_a_session_is_found_by_its_title_or_muscles():
         resolve_script("neck")
     with pytest.raises(LibraryError, match="no built-in session"):
         resolve_script("elbow")
+
+
+def test_python_api_options_match_the_cli_and_reprs_are_short():
+    import voicecoach
+    from voicecoach.errors import UsageError
+
+    with voicecoach.load("wind-down", engine="system", level="deep", rate=130, lead_in="10s") as s:
+        assert (s.settings.level, s.settings.rate_wpm, s.settings.lead_in_s) == ("deep", 130, 10.0)
+        assert repr(s).startswith("<Session 'Five-Minute Wind-Down'") and len(repr(s)) < 200
+        plan = s.plan()
+        assert repr(plan).startswith("<Plan 'Five-Minute Wind-Down'") and len(repr(plan)) < 200
+        assert len(repr(s.script)) < 200
+    with pytest.raises(
+        UsageError, match=r"unknown option 'levle' for load; did you mean 'level'\?"
+    ):
+        voicecoach.load("wind-down", levle="deep")
+    with pytest.raises(UsageError, match="lead_in must be seconds or a duration"):
+        voicecoach.load("wind-down", lead_in="soon")
+    import inspect
+
+    params = set(inspect.signature(voicecoach.load).parameters)
+    assert {"level", "voice", "rate", "engine", "lead_in", "use_cache"} <= params

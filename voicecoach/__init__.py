@@ -22,11 +22,35 @@ from .errors import (  # noqa: E402
 )
 
 
-def load(name_or_path, **options):
-    """Load a built-in session by name or a script by path; see ``voicecoach.session.load``."""
+def load(
+    name_or_path,
+    *,
+    level=None,
+    voice=None,
+    rate=None,
+    engine=None,
+    lead_in=None,
+    use_cache=True,
+    **unknown,
+):
+    """Load a built-in session by name or a script by path; options as on the command line.
+
+    ``level`` (gentle, standard, deep), ``voice``, ``rate`` (words per minute as heard),
+    ``engine`` (system, piper), ``lead_in`` (seconds, or a duration like "10s"),
+    ``use_cache``. See ``voicecoach.session.load``.
+    """
     from .session import load as _load
 
-    return _load(name_or_path, **options)
+    return _load(
+        name_or_path,
+        level=level,
+        voice=voice,
+        rate=rate,
+        engine=engine,
+        lead_in=lead_in,
+        use_cache=use_cache,
+        **unknown,
+    )
 
 
 __all__ = [

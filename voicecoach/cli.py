@@ -59,9 +59,9 @@ def _overrides(level, voice, rate_wpm, engine, lead_in_s=None) -> dict:
     return {
         "level": level,
         "voice": voice,
-        "rate_wpm": rate_wpm,
+        "rate": rate_wpm,
         "engine": engine,
-        "lead_in_s": lead_in_s,
+        "lead_in": lead_in_s,
     }
 
 

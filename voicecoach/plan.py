@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .script import Settings
-from .units import samples_to_seconds
+from .units import format_clock, samples_to_seconds
 
 DIRECTIVE_KINDS = ("pause", "place", "breathe", "hold", "wipers", "roll", "bell")
 TONE_NAMES = ("inhale", "exhale", "ready", "tick", "bell", "stroke")
@@ -68,6 +68,12 @@ class Plan:
     voice: str | None = None
     warnings: tuple = field(default=())  # tuple[Diagnostic, ...]
     source: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"<Plan {self.title!r} {format_clock(self.duration_s)}, {len(self.sections)} sections, "
+            f"{len(self.events)} events at {self.sample_rate} Hz, level {self.settings.level}>"
+        )
 
     @property
     def duration_s(self) -> float:

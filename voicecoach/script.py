@@ -199,3 +199,6 @@ class Script:
     settings: Settings
     items: tuple[Item, ...]
     warnings: tuple = field(default=())  # tuple[Diagnostic, ...]
+
+    def __repr__(self) -> str:
+        return f"<Script {self.settings.title!r} from {self.path!r}, {len(self.items)} items>"

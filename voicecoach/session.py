@@ -199,6 +199,10 @@ class Session:
             self._speech.close()
             self._speech = None
 
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"<Session {s.title!r} from {str(self.path)!r}, level {s.level}, engine {self.engine_name}>"
+
     def __enter__(self) -> Session:
         return self
 
@@ -234,14 +238,59 @@ def default_output_path(script_path: Path, out: str | os.PathLike | None, fmt: s
     return target
 
 
-def load(name_or_path: str | os.PathLike, *, use_cache: bool = True, **overrides: Any) -> Session:
-    """Load a built-in session by name, or a script by path. ``overrides``: level, voice, rate_wpm, engine, lead_in_s."""
+LOAD_OPTIONS = ("level", "voice", "rate", "engine", "lead_in", "use_cache")
+
+
+def load(
+    name_or_path: str | os.PathLike,
+    *,
+    level: str | None = None,
+    voice: str | None = None,
+    rate: int | None = None,
+    engine: str | None = None,
+    lead_in: float | str | None = None,
+    use_cache: bool = True,
+    **unknown: Any,
+) -> Session:
+    """Load a built-in session by name (``"upper-back"``, or words of its title: ``"back of the neck"``)
+    or a script by path. Options win over the script's front matter, like the CLI's options:
+
+    - ``level``: ``"gentle"``, ``"standard"`` or ``"deep"`` (how ranges resolve);
+    - ``voice``: a voice name or id of the engine;
+    - ``rate``: words per minute as heard, 80-450;
+    - ``engine``: ``"system"`` or ``"piper"``;
+    - ``lead_in``: silence before the first cue, in seconds or as a duration (``"10s"``);
+    - ``use_cache``: keep synthesised speech in the cache (default True).
+    """
+    if unknown:
+        import difflib
+
+        name = next(iter(unknown))
+        close = difflib.get_close_matches(name, LOAD_OPTIONS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(
+            f"unknown option {name!r} for load{hint} (the options are {', '.join(LOAD_OPTIONS)})"
+        )
     path = resolve_script(name_or_path)
-    try:
-        o = Overrides(**overrides)
-    except TypeError as e:
-        raise UsageError(str(e)) from e
+    o = Overrides(
+        level=level, voice=voice, rate_wpm=rate, engine=engine, lead_in_s=_seconds(lead_in)
+    )
     return Session(parse_script(path), path, o, use_cache=use_cache)
+
+
+def _seconds(value: float | str | None) -> float | None:
+    """``lead_in`` as given: seconds, or a duration like ``"10s"`` / ``"1m"``."""
+    if value is None or isinstance(value, int | float):
+        return None if value is None else float(value)
+    from ._tokens import parse_single_duration_s
+
+    try:
+        seconds = parse_single_duration_s(str(value).strip())
+    except ValueError:
+        seconds = None
+    if seconds is None:
+        raise UsageError(f"lead_in must be seconds or a duration like '10s', not {value!r}")
+    return seconds
 
 
 __all__ = ["Overrides", "Session", "load", "default_output_path"]
