@@ -28,7 +28,13 @@ from voicecoach.controls import KeyReader, StatusLine, parse_keys
 from voicecoach.errors import PlaybackError, UsageError
 from voicecoach.palette import load_palette
 from voicecoach.plan import Event, Plan, Section
-from voicecoach.playback import Loudness, play_plan, resume_sample, ui_sounds
+from voicecoach.playback import (
+    Loudness,
+    SectionNavigator,
+    play_plan,
+    resume_sample,
+    ui_sounds,
+)
 from voicecoach.script import Settings
 
 from .play_driver import RATE, speech_lookup, two_sections, with_lead_in
@@ -669,3 +675,34 @@ def test_a_render_failure_is_reported_not_hidden(pulse_server):
     from voicecoach.errors import RenderError
 
     assert isinstance(info.value, RenderError)
+
+
+# ---- section navigation (no sound server needed) ------------------------------------------------
+
+LATENCY = 4410  # what the heard position lags behind right after a jump
+
+
+def test_quick_presses_count_against_the_section_jumped_to():
+    """Three quick rights move three sections; the heard position lagging by the latency is no matter."""
+    nav = SectionNavigator([0, 100_000, 200_000, 300_000, 400_000])
+    heard = 50_000
+    for expected in (100_000, 200_000, 300_000):
+        target = nav.next(heard)
+        assert target == expected
+        nav.moved_to(target)
+        heard = target - LATENCY  # what position_sample() says just after the jump
+    nav.moved_to(400_000)
+    assert nav.next(400_000 - LATENCY) is None  # the last section: an edge cue, no jump
+
+
+def test_two_quick_backs_from_a_section_land_on_the_one_before():
+    starts = [0, 100_000, 200_000, 300_000]  # Arrive, left side, right side, rest
+    nav = SectionNavigator(starts, double_press_s=1.5)
+    heard = 250_000  # in "right side"
+    first = nav.back(heard, now_s=10.0)
+    assert first == 200_000  # start of this section
+    nav.moved_to(first)
+    second = nav.back(first - LATENCY, now_s=10.5)
+    assert second == 100_000  # the previous section, not two back
+    nav.moved_to(second)
+    assert nav.back(second - LATENCY, now_s=20.0) == 100_000  # a slow press: start of this one

@@ -147,6 +147,43 @@ def _section_starts(plan: Plan) -> list[int]:
     return starts
 
 
+class SectionNavigator:
+    """Where the next/back keys go, counting presses against the section last moved to.
+
+    Right after a jump the heard position still lags by the device latency (it
+    reports the new start minus the latency, inside the section before), so
+    each press starts from ``max(heard, last start)``: two quick presses move
+    two sections, whatever the latency.
+    """
+
+    def __init__(self, starts: list[int], double_press_s: float = SECTION_DOUBLE_PRESS_S):
+        self.starts = starts
+        self.double_press_s = double_press_s
+        self._moved_to = 0
+        self._last_back = -math.inf
+
+    def moved_to(self, start_sample: int) -> None:
+        """Playback (re)starts at ``start_sample`` (a jump, a resume, the first play)."""
+        self._moved_to = start_sample
+
+    def _index(self, heard_sample: int) -> int:
+        base = max(heard_sample, self._moved_to)
+        return max(0, bisect.bisect_right(self.starts, base) - 1)
+
+    def next(self, heard_sample: int) -> int | None:
+        """The next section's start, or None at the last section."""
+        i = self._index(heard_sample) + 1
+        return self.starts[i] if i < len(self.starts) else None
+
+    def back(self, heard_sample: int, now_s: float) -> int:
+        """The start of this section; pressed again within ``double_press_s``: the one before."""
+        i = self._index(heard_sample)
+        if now_s - self._last_back <= self.double_press_s:
+            i = max(0, i - 1)
+        self._last_back = now_s
+        return self.starts[i]
+
+
 def _section_at(plan: Plan, position_sample: int) -> str:
     title = ""
     for s in plan.sections:
@@ -273,6 +310,7 @@ class Player:
     ):
         self.plan = plan
         self.rate = plan.sample_rate
+        self.navigator = SectionNavigator(_section_starts(plan))
         self.source = source
         self.loudness = loudness
         self._sounds_factory = sounds if callable(sounds) else None
@@ -590,6 +628,7 @@ class Player:
         return True
 
     def _request_render(self, start_sample: int) -> int:
+        self.navigator.moved_to(start_sample)
         self._gen += 1
         self._request = (self._gen, start_sample)
         self._wake.set()
@@ -750,8 +789,6 @@ class Player:
 
     def _control_loop(self, keys: KeyReader, status: StatusLine) -> str:
         """Keys and status until the stream ends; returns why it ended."""
-        last_left = -math.inf
-        starts = _section_starts(self.plan)
         last_callbacks, last_progress = -1, time.monotonic()
         while True:
             if self._finished.wait(0):
@@ -770,20 +807,13 @@ class Player:
                     else:
                         self.pause()
                 elif key in ("right", "n"):
-                    pos = self.position_sample()
-                    later = [s for s in starts if s > pos]
-                    if later:
-                        self.jump(later[0])
+                    later = self.navigator.next(self.position_sample())
+                    if later is not None:
+                        self.jump(later)
                     else:
                         self._post(("cue", "edge"))
                 elif key in ("left", "p"):
-                    pos = self.position_sample()
-                    now = time.monotonic()
-                    i = max(0, bisect.bisect_right(starts, pos) - 1)
-                    if now - last_left <= SECTION_DOUBLE_PRESS_S:
-                        i = max(0, i - 1)
-                    last_left = now
-                    self.jump(starts[i])
+                    self.jump(self.navigator.back(self.position_sample(), time.monotonic()))
                 elif key == "up":
                     self.change_volume(+VOLUME_STEP_DB)
                 elif key == "down":
