@@ -255,3 +255,36 @@ def test_first_run_on_a_terminal_shows_what_it_waits_for(tmp_path):
     total = seen.split(b"/")[-1].split(b" ")[0].decode()
     assert f"\rpreparing speech: {total}/{total} phrases".encode() in seen
     assert b"preparing speech: 0/" in seen
+
+
+def test_list_answers_at_once_on_an_empty_cache_with_estimates(tmp_path, monkeypatch, capsys):
+    """No synthesis for `list`: lengths estimated from the rate, marked ~, until the speech is cached."""
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, _ = run(capsys, "list", "--engine", "system", "--json")
+    assert code == 0
+    infos = {i["name"]: i for i in json.loads(out)}
+    assert infos and all(i["estimated"] for i in infos.values())
+    assert not list((tmp_path / "cache").rglob("*.wav"))  # nothing was synthesised (entries are .wav)
+    estimate = infos["wind-down"]["duration_s"]["standard"]
+    assert run(capsys, "plan", "wind-down", "--engine", "system")[0] == 0
+    code, out, _ = run(capsys, "list", "--engine", "system", "--json")
+    exact = {i["name"]: i for i in json.loads(out)}["wind-down"]
+    assert exact["estimated"] is False
+    assert abs(exact["duration_s"]["standard"] - estimate) <= 0.15 * estimate
+    code, out, _ = run(capsys, "list", "--engine", "system")
+    assert "~" in out and "estimated from the speaking rate" in out
+
+
+def test_list_max_filters_by_length_and_show_lists_sections(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, _ = run(capsys, "list", "--engine", "system", "--max", "10m", "--json")
+    short = json.loads(out)
+    assert short and all(i["duration_s"]["standard"] <= 600 for i in short)
+    code, out, _ = run(capsys, "list", "--engine", "system", "--json")
+    assert len(json.loads(out)) > len(short)
+    code, _, err = run(capsys, "list", "--max", "soon")
+    assert code != 0 and "--max needs a duration, like 15m" in err
+    code, out, _ = run(capsys, "show", "back of the neck", "--engine", "system")
+    assert code == 0
+    assert out.startswith("Back of the Neck") and "sections:" in out and "Base of the skull" in out
+    assert "length (gentle / standard / deep):" in out and "equipment:" in out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 import sys
 import tempfile
@@ -433,27 +434,113 @@ def cache_clear_cmd() -> None:
     )
 
 
+def _duration_option(value: str | None, what: str) -> float | None:
+    """A duration given on the command line (``15m``, ``90s``, ``1:30``), in seconds."""
+    if value is None:
+        return None
+    from ._tokens import parse_single_duration_s
+
+    try:
+        seconds = parse_single_duration_s(value.strip())
+    except ValueError:
+        seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"{what} needs a duration, like 15m or 90s (not {value!r})")
+    return seconds
+
+
+def _lengths_text(info, marker: str) -> str:
+    return " / ".join(
+        "?" if d is None else marker + format_clock(d) for d in info.duration_s_by_level.values()
+    )
+
+
+_ESTIMATE_NOTE = (
+    "~ estimated from the speaking rate: that speech is not synthesised yet "
+    "(`voicecoach plan NAME` makes it exact)"
+)
+
+
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--engine", type=ENGINE_CHOICE, help="Engine whose speech lengths to use.")
-def list_(as_json, engine) -> None:
-    """The built-in sessions: title, length at each level, equipment, muscles."""
+@click.option(
+    "--max",
+    "max_length",
+    metavar="DURATION",
+    help="Only sessions at most this long at --level (like 15m).",
+)
+@click.option(
+    "--level",
+    type=LEVEL_CHOICE,
+    default="standard",
+    show_default=True,
+    help="The level --max looks at.",
+)
+def list_(as_json, engine, max_length, level) -> None:
+    """The built-in sessions: title, description, length at each level, equipment, muscles.
+
+    Lengths show at once; where the speech is not synthesised yet they are estimated
+    from the speaking rate and marked with ~.
+    """
     from .library import builtin_names, session_info
 
+    limit_s = _duration_option(max_length, "--max")
     infos = [session_info(n, engine=engine) for n in builtin_names()]
+    if limit_s is not None:
+        infos = [
+            i
+            for i in infos
+            if i.duration_s_by_level.get(level) is not None
+            and i.duration_s_by_level[level] <= limit_s
+        ]
     if as_json:
         click.echo(json.dumps([i.to_json() for i in infos], indent=1))
         return
+    if not infos:
+        click.echo(f"no built-in session is at most {max_length} long at level {level}")
+        return
     for i in infos:
-        lengths = " / ".join(
-            "?" if d is None else format_clock(d) for d in i.duration_s_by_level.values()
-        )
         click.echo(f"{i.name:<20} {i.title}")
-        click.echo(f"{'':<20} length (gentle / standard / deep): {lengths}")
+        if i.description:
+            click.echo(f"{'':<20} {i.description}")
+        marker = "~" if i.estimated else ""
+        click.echo(f"{'':<20} length (gentle / standard / deep): {_lengths_text(i, marker)}")
         if i.equipment:
             click.echo(f"{'':<20} equipment: {i.equipment}")
         if i.muscles:
             click.echo(f"{'':<20} muscles: {i.muscles}")
+    if any(i.estimated for i in infos):
+        click.echo(_ESTIMATE_NOTE)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--engine", type=ENGINE_CHOICE, help="Engine whose speech lengths to use.")
+def show(name, as_json, engine) -> None:
+    """One session: what it is for, its sections, its length at each level, equipment."""
+    from .library import session_info
+
+    info = session_info(name, engine=engine)
+    if as_json:
+        click.echo(json.dumps(info.to_json(), indent=1))
+        return
+    marker = "~" if info.estimated else ""
+    click.echo(info.title + (f"  (by {info.teacher})" if info.teacher else ""))
+    if info.description:
+        click.echo(info.description)
+    click.echo(f"length (gentle / standard / deep): {_lengths_text(info, marker)}")
+    for label, value in (("equipment", info.equipment), ("muscles", info.muscles)):
+        if value:
+            click.echo(f"{label}: {value}")
+    if info.sections:
+        click.echo("sections:")
+        for title, start_s in info.sections:
+            click.echo(f"  {marker + format_clock(start_s):>7}  {title}")
+    click.echo(f"file: {info.path}")
+    if info.estimated:
+        click.echo(_ESTIMATE_NOTE)
 
 
 @cli.command()

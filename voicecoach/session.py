@@ -125,6 +125,27 @@ class Session:
             )
         return self._plans[sample_rate]
 
+    def estimate(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> tuple[Plan, bool]:
+        """The plan at once, never waiting for synthesis: ``(plan, exact)``.
+
+        Phrases not in the speech cache yet get lengths estimated from the rate;
+        ``exact`` is True when none had to be (then it is the plan ``plan()`` gives).
+        """
+        if sample_rate in self._plans:
+            return self._plans[sample_rate], True
+        from .compiler import compile_script
+        from .estimate import EstimatedSpeech
+
+        lengths = EstimatedSpeech(self.speech)
+        plan = compile_script(
+            self.script,
+            lengths,
+            palette=self.palette,
+            sample_rate=sample_rate,
+            engine=self.engine_name,
+        )
+        return plan, lengths.estimated == 0
+
     def export(
         self,
         out: str | os.PathLike | None = None,
