@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +100,86 @@ def test_from_accepts_a_section_title_or_its_start(plan, value):
 def test_from_rejects_what_it_cannot_place(plan, value, message):
     with pytest.raises(UsageError, match=message):
         _parse_from(value, plan)
+
+
+LONG = """---
+title: {title}
+lead_in: 0.5s
+---
+Lie still.
+[pause 60m]
+[pause 60m]
+[pause 60m]
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every living process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_export_jobs_workers_die_with_their_parent(tmp_path, signal_name):
+    """Killing `export -j` (kill -9 or SIGTERM) leaves no worker rendering and writing files later."""
+    import signal
+    import time
+
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.md").write_text(LONG.format(title=name), encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicecoach.cli", "export", "alpha.md", "beta.md", "-o", str(out)]
+        + ["--format", "mp3", "--jobs", "2", "--engine", "system"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.5)
+            workers = _descendants(proc.pid)
+        assert len(workers) >= 2, "the export never started its workers"
+        time.sleep(3)  # well into rendering three hours each
+        workers = _descendants(proc.pid)
+        os.kill(proc.pid, getattr(signal, signal_name))
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(workers), f"workers left running: {_alive(workers)}"
+        time.sleep(2)
+        # nothing written after, and the unwound exports removed their temporary files
+        assert not list(out.iterdir()), list(out.iterdir())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)

@@ -3,15 +3,25 @@
 Each task runs in its own process (``spawn``: the speech engine's own worker
 processes must not inherit a forked state). Results come back in task order;
 errors from the voicecoach tree come back as values, never as tracebacks.
+
+Workers die with the parent: on Linux the kernel sends them SIGTERM when it
+dies (``PR_SET_PDEATHSIG``, also after kill -9), elsewhere a watchdog thread
+notices; a SIGTERM in a worker unwinds its export (temporary files removed).
+When the parent stops early (Ctrl-C, SIGTERM, an error) it terminates the
+workers at once instead of waiting for their exports to finish.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +41,79 @@ class ExportTask:
     captions: bool
     sample_rate: int | None
     overrides: dict
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_POLL_S = 0.5
+
+
+class _ParentGone(SystemExit):
+    """Raised in a worker whose parent died: unwinds the export, then the worker exits."""
+
+
+UNWIND_S = 5.0  # after SIGTERM a worker has this long to unwind, then it exits regardless
+
+
+def _on_sigterm(signum, frame) -> None:
+    # The pool's worker loop would go on waiting for tasks from a parent that is gone.
+    timer = threading.Timer(UNWIND_S, os._exit, args=(128 + signum,))
+    timer.daemon = True
+    timer.start()
+    raise _ParentGone(128 + signum)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: end this worker when the process that started it ends."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """In the parent, SIGTERM stops the run like Ctrl-C (where SIGTERM is at its default)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one is not caught
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now (``shutdown`` alone would wait for their exports to finish)."""
+    # The executor keeps no public handle on its processes (_processes, stable since 3.8);
+    # take them before shutdown() forgets them.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=UNWIND_S + 2)
 
 
 def _run_one(task: ExportTask, index: int, progress_queue) -> ExportResult | VoicecoachError:
@@ -106,10 +189,24 @@ def run(
         drawer = threading.Thread(target=draw, daemon=True)
         drawer.start()
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(_run_one, t, i, pq) for i, t in enumerate(tasks)]
-            for task, fut in zip(tasks, futures, strict=True):
-                yield task, fut.result()
+        with _sigterm_as_interrupt():
+            pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=ctx,
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
+            )
+            finished = False
+            try:
+                futures = [pool.submit(_run_one, t, i, pq) for i, t in enumerate(tasks)]
+                for task, fut in zip(tasks, futures, strict=True):
+                    yield task, fut.result()
+                finished = True
+            finally:
+                if finished:
+                    pool.shutdown(wait=True)
+                else:
+                    _terminate(pool)
     finally:
         stop.set()
         if drawer:
