@@ -100,9 +100,10 @@ def cached_tone(
 
 # Synthesising a session's tones costs about 0.3 s in a new process (a fifth of a repeat
 # export): they are kept on disk, ``<cache>/tones/<digest>.npy``. The digest covers the
-# tone's parameters (the palette), its length and rate, and the code that makes it (the
-# source of ``tones`` and ``units``, numpy's version), so a changed synthesiser never
-# reads an old tone. A missing or damaged file only costs the synthesis.
+# tone's parameters (the palette: a retuned palette is other tones), its length and rate,
+# and the code that makes it (the source of ``tones``, ``units`` and ``loudness``, numpy's
+# version), so a changed synthesiser never reads an old tone. A missing or damaged file
+# only costs the synthesis.
 
 
 @functools.lru_cache(maxsize=4)
@@ -126,7 +127,8 @@ def _tone_file(key: tuple) -> Path | None:
     try:
         from .resources import cache_root
 
-        blob = repr((_TONE_FILE_VERSION, _code_digest(("tones", "units")), key)).encode("utf-8")
+        code = _code_digest(("tones", "units", "loudness"))  # loudness: the K-weighting
+        blob = repr((_TONE_FILE_VERSION, code, key)).encode("utf-8")
         return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}.npy"
     except Exception:  # no cache is only slower
         return None
