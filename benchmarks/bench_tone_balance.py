@@ -43,7 +43,7 @@ def with_palette(session: Session, palette: str) -> Session:
     return Session(dataclasses.replace(script, settings=settings), session.path)
 
 
-def measure(name: str, palette: str, level: str, folder: Path) -> dict[str, float]:
+def measure(name: str, palette: str, level: str, folder: Path) -> dict[str, float | bool]:
     """tone type -> dB relative to the voice (and ``voice_lufs``) in one export."""
     with load(name, engine="system", level=level) as base:
         session = with_palette(base, palette)
@@ -56,10 +56,11 @@ def measure(name: str, palette: str, level: str, folder: Path) -> dict[str, floa
     audio, rate = soundfile.read(out, dtype="float64", always_2d=True)
     assert rate == plan.sample_rate
     balance = measure_balance(plan, audio)
-    row = {"voice_lufs": balance.voice_lufs}
+    row: dict[str, float | bool] = {"voice_lufs": balance.voice_lufs}
     for level_ in balance.tones:
         if level_.events:
             row[level_.tone] = level_.lufs - balance.voice_lufs
+            row[f"{level_.tone}_whole"] = level_.whole
     return row
 
 
@@ -72,7 +73,7 @@ def main() -> None:
     args = ap.parse_args()
     palettes = args.palette or list(PALETTES)
     sessions = args.session or list(SESSIONS)
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, dict[str, float | bool]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for palette in palettes:
             results[palette] = {s: measure(s, palette, args.level, Path(tmp)) for s in sessions}
@@ -85,10 +86,14 @@ def main() -> None:
             seen = [v for v in values if not math.isnan(v)]
             if not seen:
                 continue
-            cells = " | ".join("" if math.isnan(v) else f"{v:+.1f}" for v in values)
+            marks = ["" if rows[s].get(f"{tone}_whole", True) else "*" for s in sessions]
+            cells = " | ".join(
+                "" if math.isnan(v) else f"{v:+.1f}{m}" for v, m in zip(values, marks, strict=True)
+            )
             print(f"| {tone} | {cells} | {min(seen):+.1f} .. {max(seen):+.1f} |")
         voice = " | ".join(f"{rows[s]['voice_lufs']:.1f} LUFS" for s in sessions)
         print(f"| (voice) | {voice} | |")
+        print("(* no event of that tone was clear of speech: its clean parts were measured)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -40,8 +40,9 @@ class ToneLevel:
 
     tone: str
     lufs: float  # -inf when nothing of it could be measured
-    events: int  # events that counted (whole or by a clean part)
+    events: int  # events that counted
     measured_s: float  # seconds of audio that counted
+    whole: bool = True  # False: no event was clear of speech, so clean parts were measured
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,10 @@ class Balance:
         """A plain-text table: tone, LUFS, dB relative to the voice, events, seconds."""
         rows = [f"{'voice':8s} {self.voice_lufs:7.1f} LUFS"]
         for t in self.tones:
+            what = "events" if t.whole else "parts of events"
             rows.append(
                 f"{t.tone:8s} {t.lufs:7.1f} LUFS  {t.lufs - self.voice_lufs:+6.1f} dB"
-                f"  ({t.events} events, {t.measured_s:.1f} s)"
+                f"  ({t.events} {what}, {t.measured_s:.1f} s)"
             )
         return "\n".join(rows)
 
@@ -154,7 +156,6 @@ def measure_balance(plan: Plan, audio: np.ndarray, *, margin_s: float = MARGIN_S
             elif kept >= min_window:
                 parts.add(float(np.sum(power[a:b][keep])), kept, kept)
         used = whole if whole.events else parts
-        levels.append(
-            ToneLevel(name, _lufs(used.energy, used.window), used.events, used.samples / rate)
-        )
+        lufs = _lufs(used.energy, used.window)
+        levels.append(ToneLevel(name, lufs, used.events, used.samples / rate, whole=used is whole))
     return Balance(voice_lufs, tuple(levels))
