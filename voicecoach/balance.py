@@ -1,6 +1,6 @@
 """Tone balance: each tone type's loudness against the voice's, measured on rendered audio.
 
-The measure is the one a palette's ``level_db`` is set by (``tones.tone_loudness_lufs``):
+The measure is the one a palette's ``loudness_lufs`` is set by (``tones.tone_loudness_lufs``):
 BS.1770 loudness (K-weighted mean square over the channels, in LUFS) over a
 span, not gated, and over at least one 400 ms gating block. Here it is taken
 on a whole rendered or decoded session:
