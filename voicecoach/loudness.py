@@ -61,7 +61,7 @@ def gain_to_db(gain: float) -> float:
     return 20.0 * math.log10(gain) if gain > 0 else -math.inf
 
 
-def _k_weighting_sos(sample_rate: int) -> np.ndarray:
+def k_weighting_sos(sample_rate: int) -> np.ndarray:
     """The two K-weighting biquads (high shelf, then high pass) as one SOS array.
 
     Same RBJ-cookbook design and parameters as pyloudnorm's "K-weighting"
@@ -303,7 +303,7 @@ class LoudnessMeter:
 
         self._sosfilt = signal.sosfilt
         self.sample_rate = int(sample_rate)
-        self._sos = _k_weighting_sos(self.sample_rate)
+        self._sos = k_weighting_sos(self.sample_rate)
         self._zi: np.ndarray | None = None
         self._weights: np.ndarray | None = None
         self._subblocks = array("d")  # channel-weighted energy of each complete 100 ms sub-block
@@ -949,8 +949,14 @@ LOSSLESS_DECISION = "export-lossless"  # what a WAV or FLAC export decided and m
 
 
 def cache_path(plan, palette) -> Path | None:
-    """``<cache>/loudness/<digest>.json`` for this plan and palette (``None`` if no cache folder)."""
+    """``<cache>/loudness/<digest>.json`` for this plan and palette (``None`` if no cache folder).
+
+    The digest also covers the code that renders and meters (a changed mix, such
+    as other ducking, is other audio, so never an old measurement).
+    """
     try:
+        from .render import _code_digest
+
         events = tuple(
             (
                 e.kind,
@@ -969,6 +975,7 @@ def cache_path(plan, palette) -> Path | None:
         blob = repr(
             (
                 CACHE_VERSION,
+                _code_digest(("dsp", "tones", "units", "render", "loudness")),
                 TARGET_LUFS,
                 MAX_TRUE_PEAK_DBTP,
                 plan.sample_rate,
