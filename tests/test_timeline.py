@@ -67,6 +67,23 @@ def test_svg_parses_and_names_every_section_and_lane(upper_back):
     assert len(_ids(svg, "section")) == len(upper_back.sections)
 
 
+def test_a_band_too_narrow_for_its_title_is_named_under_the_picture():
+    plan = _plan("full-upper-body")  # short transition sections among long ones
+    root = ET.fromstring(timeline.svg_text(plan))
+    key = " ".join(
+        " ".join(t.itertext())
+        for g in root.iter(f"{SVG_NS}g")
+        if g.get("id", "").startswith("section-key-")
+        for t in g.iter(f"{SVG_NS}text")
+    )
+    assert key.startswith("Sections: ")
+    named = [s for s in plan.sections if f": {s.title} (" in key]
+    assert 0 < len(named) < len(plan.sections)
+    for s in named:
+        number = plan.sections.index(s) + 1
+        assert f"{number}: {s.title} ({format_clock(s.start_sample / plan.sample_rate)})" in key
+
+
 def test_one_mark_per_event(upper_back, wipers):
     def tones(plan: Plan, name: str) -> int:
         return sum(e.kind == "tone" and e.tone == name for e in plan.events)

@@ -265,6 +265,29 @@ def _chars(width_in: float, font_pt: float) -> int:
     return int(width_in * 72 / (font_pt * 0.58))
 
 
+def _text_width_in(text: str, font_pt: float, bold: bool = False) -> float:
+    """The width of one line of ``text`` in DejaVu Sans, measured from its glyphs."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    props = FontProperties(family="DejaVu Sans", size=font_pt, weight="bold" if bold else "normal")
+    width_pt, _h, _d = TextToPath().get_text_width_height_descent(text, props, ismath=False)
+    return width_pt / 72
+
+
+def _wrap(text: str, width_in: float, font_pt: float) -> list[str] | None:
+    """``text`` in lines no wider than ``width_in``, breaking at spaces; None if a word is wider."""
+    lines: list[str] = []
+    for word in text.split():
+        if _text_width_in(word, font_pt) > width_in:
+            return None
+        if lines and _text_width_in(f"{lines[-1]} {word}", font_pt) <= width_in:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def _section_labels(plan: Plan, duration_s: float, width_in: float) -> list[_SectionLabel]:
     """Each title wrapped to its band; a band too narrow for its words shows its number instead."""
     sr = plan.sample_rate
@@ -272,16 +295,17 @@ def _section_labels(plan: Plan, duration_s: float, width_in: float) -> list[_Sec
     for i, s in enumerate(plan.sections):
         x0 = samples_to_seconds(s.start_sample, sr)
         x1 = samples_to_seconds(s.end_sample, sr)
-        band_in = (x1 - x0) / duration_s * width_in - 0.1
+        band_in = (x1 - x0) / duration_s * width_in - 0.1  # 0.05 in of margin each side
         for font_pt in (_FONT_PT, _FONT_PT - 2):
-            capacity = _chars(band_in, font_pt)
-            lines = textwrap.wrap(s.title, max(capacity, 1), break_long_words=False) or [""]
-            if len(lines) <= _TITLE_LINES and all(len(line) <= capacity for line in lines):
+            lines = _wrap(s.title, band_in, font_pt)
+            if lines is not None and len(lines) <= _TITLE_LINES:
                 text, in_key = "\n".join(lines), False
                 break
         else:
             font_pt = _FONT_PT
-            text = str(i + 1) if len(str(i + 1)) <= _chars(band_in, font_pt) else ""
+            number = str(i + 1)
+            fits = _text_width_in(number, font_pt, bold=True) <= band_in + 0.05  # no right margin
+            text = number if fits else ""
             in_key = True
         out.append(_SectionLabel(i + 1, s.title, x0, x1, text, font_pt, in_key))
     return out
