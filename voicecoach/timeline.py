@@ -89,6 +89,8 @@ class _Scale:
 def _scale(duration_s: float) -> _Scale:
     minutes = duration_s / 60
     width_in = min(22.0, max(12.0, 8.0 + 0.3 * minutes))
+    if minutes <= 3:
+        return _Scale(width_in, 15, 5)
     if minutes <= 8:
         return _Scale(width_in, 60, 15)
     if minutes <= 25:
