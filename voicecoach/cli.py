@@ -179,15 +179,33 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
     help="Sample rate of the plan's times.",
 )
 @click.option("--json", "as_json", is_flag=True, help="The timeline as JSON (the spec's schema).")
-def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
-    """Show the timed plan of a script: every cue, section lengths, total."""
+@click.option(
+    "--svg",
+    "svg_path",
+    metavar="OUT.svg",
+    help="Also draw the timeline as a picture (SVG): sections, a lane per kind of cue, m:ss.",
+)
+def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path) -> None:
+    """Show the timed plan of a script: every cue, section lengths, total.
+
+    With --svg alone, only the picture is written (no table); with --json too, the JSON
+    still goes to standard output.
+    """
     from .session import load
 
     with load(script, **_overrides(level, voice, rate_wpm, engine)) as session:
         _announce_speech(session, always=False)
         p = session.plan(sample_rate=sample_rate)
+    if svg_path is not None:
+        from .timeline import write_svg
+
+        write_svg(p, svg_path)
+        click.echo(f"wrote {svg_path} ({format_clock(p.duration_s)})", err=as_json)
     if as_json:
         click.echo(json.dumps(p.to_json(), indent=1, ensure_ascii=False))
+        return
+    if svg_path is not None:
+        _print_diagnostics(p.warnings)
         return
     _print_plan_table(p)
     _print_diagnostics(p.warnings)

@@ -191,16 +191,18 @@ def _finish(part: Path, target: Path) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically (temporary file beside it, then rename)."""
     target = Path(path)
-    part = _new_part_path(target)
+    part: Path | None = None
     try:
+        part = _new_part_path(target)  # fails first when the folder is missing or read-only
         with open(part, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
         _finish(part, target)
     except OSError as e:
         raise _os_error(e, target) from e
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
+        if part is not None:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
 
 
 def _os_error(e: OSError, target: Path) -> ExportError:
