@@ -601,6 +601,7 @@ def _tone_levels(plan, audio: ExportAudio) -> dict:
             "measured_s": len(energy) / rate,
             "lufs": lufs,
             "gated": gated,
+            "lufs_ungated": energy_to_lufs(float(energy.mean())) if energy.size else -math.inf,
             "vs_voice_lu": lufs - voice_lufs if own and math.isfinite(lufs) else math.nan,
         }
     breath = [levels[k]["vs_voice_lu"] for k in BREATH_TONES if math.isfinite(levels[k]["lufs"])]
