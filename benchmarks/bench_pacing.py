@@ -504,7 +504,9 @@ def _breath_in_holds(plan, facts: ScriptFacts) -> dict:
             continue
         checked += 1
         key = (h.file, h.line, h.col)
-        pattern = facts.hold_patterns.get(key) or parse_pattern(source_line(h.file, h.line))
+        pattern = _numbers(facts.hold_patterns.get(key)) or parse_pattern(
+            source_line(h.file, h.line)
+        )
         where = f"{Path(h.file).name}:{h.line} at {fmt_clock(h.start_sample / rate)}"
         if pattern:
             expected = breath_phases(pattern)
@@ -536,6 +538,15 @@ def _breath_in_holds(plan, facts: ScriptFacts) -> dict:
         "countdown_on_breath_tone": on_tone,
         "breath_tones_into_countdown": after_count,
     }
+
+
+def _numbers(value) -> tuple[float, ...] | None:
+    """A pattern from the parsed script if it is a plain sequence of 2-4 numbers, else None."""
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return out if 2 <= len(out) <= 4 else None
 
 
 def _number_words() -> set[str]:
@@ -590,7 +601,8 @@ def _tone_levels(plan, audio: ExportAudio) -> dict:
     voice_lufs, _ = gated_lufs(audio.k_energy_spans(voice_spans), rate)
     tones = [e for e in plan.tone_events() if e.end_sample > e.start_sample]
     levels: dict[str, dict] = {}
-    for kind in TONE_TYPES:
+    extra = sorted({e.tone for e in tones} - set(TONE_TYPES))  # tones added after this was written
+    for kind in (*TONE_TYPES, *extra):
         own = [e for e in tones if e.tone == kind]
         others = [e for e in tones if e.tone != kind]
         spans = subtract_spans(_outside_speech(plan, _spans(own)), _spans(others))
@@ -626,65 +638,76 @@ def _synth(palette, ev, rate) -> np.ndarray | None:
 
 
 def _duck(plan, audio: ExportAudio, palette) -> dict:
-    """Tone level in the gaps of each countdown against the same tone unducked (rule 4)."""
+    """Tone level in the gaps of each countdown against the same tone unducked (rule 4).
+
+    The unducked reference is the renderer's tone times this export's gain for that tone
+    (export energy / synthesised energy over its spans outside speech); if the renderer's
+    tone cannot be had, the tone's mean level outside speech (``duck_method`` "plain").
+    """
     rate = plan.sample_rate
     numbers = _number_words()
     tones = [e for e in plan.tone_events() if e.end_sample > e.start_sample]
-    centred = [e for e in tones if e.tone in BREATH_TONES]
-    # the tone gain of this export: export energy / synthesised energy over free breath tone spans
-    free_export = free_synth = 0.0
-    synth_ok = True
-    for ev in centred:
-        x = _synth(palette, ev, rate)
-        if x is None:
-            synth_ok = False
-            break
-        for a, b in _outside_speech(plan, [(ev.start_sample, ev.end_sample)]):
-            free_export += float(audio.energy(a, b).sum())
-            free_synth += 2 * float((x[a - ev.start_sample : b - ev.start_sample] ** 2).sum())
-    gain_ms = free_export / free_synth if synth_ok and free_synth > 0 else math.nan
     speech = sorted(plan.speech_events(), key=lambda e: e.start_sample)
-    gaps_db, per_countdown = [], []
-    holds = [e for e in plan.events if e.kind == "hold"]
-    for h in holds:
+    gaps = []  # (hold, start, end, tones under it)
+    for h in (e for e in plan.events if e.kind == "hold"):
         words = [
             s
             for s in speech
             if h.start_sample <= s.start_sample <= h.end_sample
             and s.text.strip().lower() in numbers
         ]
-        words.sort(key=lambda s: s.start_sample)
-        this = []
         for w1, w2 in zip(words, words[1:], strict=False):
             a, b = w1.end_sample, w2.start_sample
-            if b <= a:
-                continue
             under = [t for t in tones if t.start_sample < b and a < t.end_sample]
-            if not under:
-                continue
-            exp_e = float(audio.energy(a, b).sum())
-            ref_e = 0.0
-            for t in under:
-                x = _synth(palette, t, rate) if math.isfinite(gain_ms) else None
-                if x is None:
-                    break
-                lo, hi = max(a, t.start_sample), min(b, t.end_sample)
-                ref_e += 2 * float((x[lo - t.start_sample : hi - t.start_sample] ** 2).sum())
-            if ref_e > 0 and math.isfinite(gain_ms):
-                db = 10 * math.log10(max(exp_e, 1e-30) / (gain_ms * ref_e))
-                this.append(db)
-        if this:
-            gaps_db.extend(this)
-            per_countdown.append(
-                {
-                    "hold": f"{Path(h.file).name}:{h.line} at {fmt_clock(h.start_sample / rate)}",
-                    "gaps_db": [round(d, 1) for d in this],
-                }
-            )
+            if b > a and under:
+                gaps.append((h, a, b, under))
+    kinds = {(t.tone, t.variant) for g in gaps for t in g[3]}
+    method = "synth"
+    gain: dict[tuple[str, str], float] = {}  # export energy per unit of synthesised energy
+    plain: dict[tuple[str, str], float] = {}  # mean export energy per sample, outside speech
+    for kind in sorted(kinds):
+        free_export = free_synth = 0.0
+        free_n = 0
+        for ev in (t for t in tones if (t.tone, t.variant) == kind):
+            x = _synth(palette, ev, rate) if method == "synth" else None
+            if x is None:
+                method = "plain"
+            for a, b in _outside_speech(plan, [(ev.start_sample, ev.end_sample)]):
+                free_export += float(audio.energy(a, b).sum())
+                free_n += b - a
+                if x is not None:
+                    free_synth += 2 * float(
+                        (x[a - ev.start_sample : b - ev.start_sample] ** 2).sum()
+                    )
+        gain[kind] = free_export / free_synth if free_synth > 0 else math.nan
+        plain[kind] = free_export / free_n if free_n else math.nan
+    by_hold: dict[int, tuple] = {}
+    for h, a, b, under in gaps:
+        exp_e = max(float(audio.energy(a, b).sum()), 1e-30)
+        ref_e = 0.0
+        for t in under:
+            lo, hi = max(a, t.start_sample), min(b, t.end_sample)
+            if method == "synth":
+                x = _synth(palette, t, rate)
+                if x is not None:
+                    seg = x[lo - t.start_sample : hi - t.start_sample]
+                    ref_e += gain[(t.tone, t.variant)] * 2 * float((seg**2).sum())
+            else:
+                ref_e += plain[(t.tone, t.variant)] * (hi - lo)
+        if ref_e > 0 and math.isfinite(ref_e):
+            by_hold.setdefault(id(h), (h, []))[1].append(10 * math.log10(exp_e / ref_e))
+    per_countdown = [
+        {
+            "hold": f"{Path(h.file).name}:{h.line} at {fmt_clock(h.start_sample / rate)}",
+            "gaps_db": [round(d, 1) for d in dbs],
+        }
+        for h, dbs in by_hold.values()
+    ]
     return {
         "duck_countdowns": len(per_countdown),
-        "duck_gap_db": summary(gaps_db),
+        "duck_gap_db": summary([d for _, dbs in by_hold.values() for d in dbs]),
         "duck_per_countdown": per_countdown,
+        "duck_method": method,
         "duck_depth_db": getattr(getattr(palette, "ducking", None), "depth_db", None),
     }
 
@@ -846,16 +869,18 @@ def markdown_tables(results: list[dict]) -> str:
             )
             + " |"
         )
+    kinds = list(TONE_TYPES)
+    kinds += sorted({k for r in results for k in r["tones"]} - set(TONE_TYPES))
     head2 = (
         "| session | voice LUFS | "
-        + " | ".join(f"{k} vs voice" for k in TONE_TYPES)
+        + " | ".join(f"{k} vs voice" for k in kinds)
         + " | stroke - breath | duck in countdown gaps: median (least) |"
     )
     rows += ["", head2, "| " + " | ".join(["---"] * (head2.count("|") - 1)) + " |"]
     for r in results:
         cells = [r["session"], _f(r["voice_lufs"], ".1f")]
-        for k in TONE_TYPES:
-            t = r["tones"][k]
+        for k in kinds:
+            t = r["tones"].get(k, {"events": 0, "gated": True, "vs_voice_lu": math.nan})
             v = _f(t["vs_voice_lu"], "+.1f")
             if t["events"] and not t["gated"] and math.isfinite(t["vs_voice_lu"]):
                 v += "*"
@@ -864,6 +889,7 @@ def markdown_tables(results: list[dict]) -> str:
         d = r["duck_gap_db"]
         cells.append(
             f"{_f(d['median'], '+.1f')} ({_f(d['max'], '+.1f')}) dB, {r['duck_countdowns']} counts"
+            + (" (plain)" if r.get("duck_method") == "plain" else "")
             if d["n"]
             else "-"
         )
