@@ -43,13 +43,15 @@ measured. Per session:
   K-weighted RMS). The voice: the same over every speech event's span. The
   figure is tone minus voice; ``stroke - breath`` is the stroke against the
   mean of inhale and exhale.
-- **duck in countdowns** (time rule 4): between the words of a countdown
-  ("five" .. "one") under which a tone sounds, the tone's level relative to
-  the same tone unducked. The unducked tone is the renderer's own tone
-  (``voicecoach.render.cached_tone``) scaled by the session's tone gain, which
-  is estimated from the export over every inhale/exhale span outside speech;
-  so ``-15`` means the tone stays 15 dB down in the gaps, near ``0`` means it
-  pumps back up between words. Median over gaps and the least-ducked gap.
+- **duck** (time rule 4): in every gap shorter than 1.5 s between two
+  spoken events with a tone under it, the tone's level relative to the same
+  tone unducked; reported for the gaps between countdown words ("five" ..
+  "one") and for all such gaps. The unducked tone is the renderer's own tone
+  (``voicecoach.render.cached_tone``) times this export's gain for that tone
+  and variant (estimated over its spans outside speech); so ``-15`` means the
+  tone stays 15 dB down in the gaps, near ``0`` that it pumps back up between
+  words. Median over gaps and the least-ducked gap. (If the renderer's tone
+  cannot be had: the tone's mean level outside speech, marked "plain".)
 
 ``--spectrogram OUT.png`` draws one session (``--picture-session``, default
 upper-back): the plan's lanes (sections, spans, tones, prose and built-in
@@ -94,6 +96,7 @@ GATE_BLOCK_S = 0.4
 GATE_HOP_S = 0.1
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
+SHORT_GAP_S = 1.5  # time rule 4: words closer than this keep tones ducked between them
 SAMPLE_SLACK = 2  # phase boundaries are rounded to samples independently
 NAMED_PATTERNS = {"box": (4, 4, 4, 4), "relax": (4, 7, 8), "calm": (4, 6), "resonance": (5.5, 5.5)}
 _WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['\u2019][A-Za-z]+)*")
@@ -383,7 +386,7 @@ def measure_session(name: str, engine: str | None, level: str, out_dir: Path) ->
     session = voicecoach.load(name, engine=engine, level=level)
     try:
         plan = session.plan()
-        wav = out_dir / f"{name}-{session.engine_name}-{level}.wav"
+        wav = out_dir / f"{Path(name).stem}-{session.engine_name}-{level}.wav"
         session.export(wav)
         facts = script_facts(session.script)
         palette = session.palette
@@ -648,19 +651,21 @@ def _duck(plan, audio: ExportAudio, palette) -> dict:
     numbers = _number_words()
     tones = [e for e in plan.tone_events() if e.end_sample > e.start_sample]
     speech = sorted(plan.speech_events(), key=lambda e: e.start_sample)
-    gaps = []  # (hold, start, end, tones under it)
-    for h in (e for e in plan.events if e.kind == "hold"):
-        words = [
-            s
-            for s in speech
-            if h.start_sample <= s.start_sample <= h.end_sample
-            and s.text.strip().lower() in numbers
-        ]
-        for w1, w2 in zip(words, words[1:], strict=False):
-            a, b = w1.end_sample, w2.start_sample
-            under = [t for t in tones if t.start_sample < b and a < t.end_sample]
-            if b > a and under:
-                gaps.append((h, a, b, under))
+    # Rule 4: between spoken words less than 1.5 s apart the duck stays down. Every such gap
+    # with a tone under it, keyed by the countdown's hold when both words are countdown numbers.
+    gaps = []  # (key, start, end, tones under it)
+    holds = [e for e in plan.events if e.kind == "hold"]
+    for w1, w2 in zip(speech, speech[1:], strict=False):
+        a, b = w1.end_sample, w2.start_sample
+        if not 0 < b - a < SHORT_GAP_S * rate:
+            continue
+        under = [t for t in tones if t.start_sample < b and a < t.end_sample]
+        if not under:
+            continue
+        hold = None
+        if {w1.text.strip().lower(), w2.text.strip().lower()} <= numbers:
+            hold = next((h for h in holds if h.start_sample <= a < h.end_sample), None)
+        gaps.append((hold, a, b, under))
     kinds = {(t.tone, t.variant) for g in gaps for t in g[3]}
     method = "synth"
     gain: dict[tuple[str, str], float] = {}  # export energy per unit of synthesised energy
@@ -681,7 +686,8 @@ def _duck(plan, audio: ExportAudio, palette) -> dict:
                     )
         gain[kind] = free_export / free_synth if free_synth > 0 else math.nan
         plain[kind] = free_export / free_n if free_n else math.nan
-    by_hold: dict[int, tuple] = {}
+    countdown: dict[int, tuple] = {}
+    other: list[float] = []
     for h, a, b, under in gaps:
         exp_e = max(float(audio.energy(a, b).sum()), 1e-30)
         ref_e = 0.0
@@ -694,19 +700,27 @@ def _duck(plan, audio: ExportAudio, palette) -> dict:
                     ref_e += gain[(t.tone, t.variant)] * 2 * float((seg**2).sum())
             else:
                 ref_e += plain[(t.tone, t.variant)] * (hi - lo)
-        if ref_e > 0 and math.isfinite(ref_e):
-            by_hold.setdefault(id(h), (h, []))[1].append(10 * math.log10(exp_e / ref_e))
+        if not (ref_e > 0 and math.isfinite(ref_e)):
+            continue
+        db = 10 * math.log10(exp_e / ref_e)
+        if h is None:
+            other.append(db)
+        else:
+            countdown.setdefault(id(h), (h, []))[1].append(db)
     per_countdown = [
         {
             "hold": f"{Path(h.file).name}:{h.line} at {fmt_clock(h.start_sample / rate)}",
             "gaps_db": [round(d, 1) for d in dbs],
         }
-        for h, dbs in by_hold.values()
+        for h, dbs in countdown.values()
     ]
+    in_countdowns = [d for _, dbs in countdown.values() for d in dbs]
     return {
         "duck_countdowns": len(per_countdown),
-        "duck_gap_db": summary([d for _, dbs in by_hold.values() for d in dbs]),
+        "duck_gap_db": summary(in_countdowns),
         "duck_per_countdown": per_countdown,
+        "duck_short_gaps_db": summary(in_countdowns + other),
+        "duck_other_short_gaps_db": [round(d, 1) for d in other],
         "duck_method": method,
         "duck_depth_db": getattr(getattr(palette, "ducking", None), "depth_db", None),
     }
@@ -874,7 +888,8 @@ def markdown_tables(results: list[dict]) -> str:
     head2 = (
         "| session | voice LUFS | "
         + " | ".join(f"{k} vs voice" for k in kinds)
-        + " | stroke - breath | duck in countdown gaps: median (least) |"
+        + " | stroke - breath | duck between countdown words: median (least) |"
+        + " duck in every gap < 1.5 s with a tone: median (least) |"
     )
     rows += ["", head2, "| " + " | ".join(["---"] * (head2.count("|") - 1)) + " |"]
     for r in results:
@@ -886,13 +901,19 @@ def markdown_tables(results: list[dict]) -> str:
                 v += "*"
             cells.append(v)
         cells.append(_f(r["stroke_minus_breath_lu"], "+.1f"))
-        d = r["duck_gap_db"]
+        d, g = r["duck_gap_db"], r["duck_short_gaps_db"]
         cells.append(
             f"{_f(d['median'], '+.1f')} ({_f(d['max'], '+.1f')}) dB, {r['duck_countdowns']} counts"
-            + (" (plain)" if r.get("duck_method") == "plain" else "")
             if d["n"]
+            else "no tone under a count"
+        )
+        cells.append(
+            f"{_f(g['median'], '+.1f')} ({_f(g['max'], '+.1f')}) dB, {g['n']} gaps"
+            if g["n"]
             else "-"
         )
+        if r.get("duck_method") == "plain":
+            cells[-1] += " (plain)"
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
