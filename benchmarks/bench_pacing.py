@@ -33,16 +33,12 @@ measured. Per session:
   relative to the bell's peak (100 ms windows) and the level where the bell's
   fade-out starts (palette ``bell.fade_out_s``): a bell that rings out has
   decayed far below its peak before the fade.
-- **tone levels relative to the voice** (LU): BS.1770 K-weighting of the
-  whole export (both channels, filtered with a 1 s pre-roll), then for each
-  tone type its own spans minus every speech event widened by 0.3 s and minus
-  other tone types' spans; those pieces are concatenated and gated as
-  BS.1770 integrated loudness (400 ms blocks, 100 ms hop, -70 LUFS absolute
-  and -10 LU relative gates). Tones shorter in total than one 400 ms block
-  (a few ticks) fall back to the ungated mean square over their spans (a
-  K-weighted RMS). The voice: the same over every speech event's span. The
-  figure is tone minus voice; ``stroke - breath`` is the stroke against the
-  mean of inhale and exhale.
+- **tone levels relative to the voice** (LU): ``voicecoach.balance``, the
+  measure a palette's ``loudness_lufs`` is set by (BS.1770 loudness over each
+  tone type's own events clear of speech and of other tones; the voice over
+  its speech events). The figure is tone minus voice, marked ``*`` where no
+  event of that tone was clear of speech (parts of events were measured);
+  ``stroke - breath`` is the stroke against the mean of inhale and exhale.
 - **duck** (time rule 4): in every gap shorter than 1.5 s between two
   spoken events with a tone under it, the tone's level relative to the same
   tone unducked; reported for the gaps between countdown words ("five" ..
@@ -85,17 +81,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TONE_TYPES = ("inhale", "exhale", "stroke", "tick", "ready", "bell")
 BREATH_TONES = ("inhale", "exhale")
 SPEECH_MARGIN_S = 0.3  # speech and this much around it are not a tone's own span
-K_PREROLL_S = 1.0  # K-weighting filter run-in before each span
 FRAME_S = 0.01  # frames for the voiced extent
 VOICED_BELOW_PEAK_DB = 35.0
 VOICED_OVER_FLOOR_DB = 10.0
 FLOOR_BEFORE_S = 0.03  # fully ducked, no speech yet (palette lead_s)
 FLOOR_AFTER_S = 0.02  # speech over, duck only starting to ramp up
 BELL_WINDOW_S = 0.1
-GATE_BLOCK_S = 0.4
-GATE_HOP_S = 0.1
-ABSOLUTE_GATE_LUFS = -70.0
-RELATIVE_GATE_LU = -10.0
 SHORT_GAP_S = 1.5  # time rule 4: words closer than this keep tones ducked between them
 SAMPLE_SLACK = 2  # phase boundaries are rounded to samples independently
 NAMED_PATTERNS = {"box": (4, 4, 4, 4), "relax": (4, 7, 8), "calm": (4, 6), "resonance": (5.5, 5.5)}
@@ -142,36 +133,6 @@ def subtract_spans(
         if pos < b:
             out.append((pos, b))
     return out
-
-
-def energy_to_lufs(mean_square: float) -> float:
-    """BS.1770 loudness of a channel-summed K-weighted mean square."""
-    return -0.691 + 10.0 * math.log10(mean_square) if mean_square > 0 else -math.inf
-
-
-def gated_lufs(energy: np.ndarray, sample_rate: int) -> tuple[float, bool]:
-    """BS.1770 integrated loudness of per-sample K-weighted energy (summed over channels).
-
-    Returns ``(lufs, gated)``; shorter than one 400 ms block: the ungated mean (``gated`` False).
-    """
-    n = len(energy)
-    block = int(round(GATE_BLOCK_S * sample_rate))
-    if n == 0:
-        return -math.inf, False
-    if n < block:
-        return energy_to_lufs(float(np.mean(energy))), False
-    hop = int(round(GATE_HOP_S * sample_rate))
-    c = np.concatenate([[0.0], np.cumsum(energy, dtype=np.float64)])
-    starts = np.arange(0, n - block + 1, hop)
-    z = (c[starts + block] - c[starts]) / block
-    with np.errstate(divide="ignore"):
-        loud = -0.691 + 10.0 * np.log10(z)
-    above = z[loud > ABSOLUTE_GATE_LUFS]
-    if len(above) == 0:
-        return -math.inf, True
-    relative = energy_to_lufs(float(above.mean())) + RELATIVE_GATE_LU
-    kept = z[(loud > relative) & (loud > ABSOLUTE_GATE_LUFS)]
-    return (energy_to_lufs(float(kept.mean())) if len(kept) else -math.inf), True
 
 
 def summary(values: Sequence[float]) -> dict:
@@ -223,25 +184,13 @@ def parse_clock(text: str) -> float:
 # ---- the script side -------------------------------------------------------------
 
 
-def fixed_phrases() -> set[str]:
-    """Every built-in phrase text voicecoach may say (lower case), whatever phrases.py looks like."""
-    from voicecoach import phrases
+def fixed_phrases(settings=None) -> set[str]:
+    """Every built-in phrase text a script may say (lower case), its say.NAME words included."""
+    from voicecoach.phrases import Wording
 
-    out: set[str] = set()
-    for name, value in vars(phrases).items():
-        if name.isupper() and isinstance(value, str):
-            out.update(value.format(side=s) if "{side}" in value else value for s in _SIDES)
-        elif name.isupper() and isinstance(value, dict):
-            for v in value.values():
-                if isinstance(v, str):
-                    out.update(v.format(side=s) if "{side}" in v else v for s in _SIDES)
-    if hasattr(phrases, "all_fixed_phrases"):
-        out.update(phrases.all_fixed_phrases())
-    out.update(phrases.number_word(k) for k in range(100))
+    words = settings.wording() if settings is not None else Wording()
+    out = set(words.fixed()) | {words.count(k) for k in range(1, 100)} | {words("paused")}
     return {t.strip().lower() for t in out}
-
-
-_SIDES = ("left", "right")
 
 
 def source_line(file: str, line: int) -> str:
@@ -301,16 +250,10 @@ class ExportAudio:
 
     def __init__(self, path: Path):
         import soundfile as sf
-        from scipy.signal import sosfilt
-
-        from voicecoach.loudness import _k_weighting_sos  # the same filter as pyloudnorm's
 
         self._f = sf.SoundFile(path)
         self.rate = self._f.samplerate
         self.frames = self._f.frames
-        self._sos = _k_weighting_sos(self.rate)
-        self._sosfilt = sosfilt
-        self._preroll = int(K_PREROLL_S * self.rate)
 
     def close(self) -> None:
         self._f.close()
@@ -326,19 +269,6 @@ class ExportAudio:
         """Per-sample x^2 summed over channels."""
         x = self.read(a, b)
         return (x * x).sum(axis=1)
-
-    def k_energy(self, a: int, b: int) -> np.ndarray:
-        """Per-sample K-weighted energy summed over channels (BS.1770 weights 1 for L and R)."""
-        a, b = max(0, a), min(self.frames, b)
-        if b <= a:
-            return np.zeros(0)
-        pre = max(0, a - self._preroll)
-        y = self._sosfilt(self._sos, self.read(pre, b), axis=0)[a - pre :]
-        return (y * y).sum(axis=1)
-
-    def k_energy_spans(self, spans: Iterable[tuple[int, int]]) -> np.ndarray:
-        parts = [self.k_energy(a, b) for a, b in spans]
-        return np.concatenate(parts) if parts else np.zeros(0)
 
     def window_db(self, a: int, b: int) -> float:
         e = self.energy(a, b)
@@ -427,7 +357,7 @@ def _is_prose(ev, facts: ScriptFacts, fixed: set[str]) -> bool:
 
 def _pace(plan, facts: ScriptFacts, audio: ExportAudio) -> dict:
     rate = plan.sample_rate
-    fixed = fixed_phrases()
+    fixed = fixed_phrases(plan.settings)
     speech = sorted(plan.speech_events(), key=lambda e: (e.start_sample, e.end_sample))
     prose = [e for e in speech if _is_prose(e, facts, fixed) and not e.truncated]
     wpm_plan, wpm_export, words_total, plan_s_total, voiced_s_total = [], [], 0, 0.0, 0.0
@@ -599,30 +529,24 @@ def _outside_speech(plan, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
 
 
 def _tone_levels(plan, audio: ExportAudio) -> dict:
-    rate = plan.sample_rate
-    voice_spans = merge_spans(_spans(plan.speech_events()))
-    voice_lufs, _ = gated_lufs(audio.k_energy_spans(voice_spans), rate)
-    tones = [e for e in plan.tone_events() if e.end_sample > e.start_sample]
+    """Each tone type against the voice, by the one balance measure (``voicecoach.balance``)."""
+    from voicecoach.balance import measure_balance
+
+    balance = measure_balance(plan, audio.read(0, audio.frames))
     levels: dict[str, dict] = {}
-    extra = sorted({e.tone for e in tones} - set(TONE_TYPES))  # tones added after this was written
-    for kind in (*TONE_TYPES, *extra):
-        own = [e for e in tones if e.tone == kind]
-        others = [e for e in tones if e.tone != kind]
-        spans = subtract_spans(_outside_speech(plan, _spans(own)), _spans(others))
-        energy = audio.k_energy_spans(spans)
-        lufs, gated = gated_lufs(energy, rate)
-        levels[kind] = {
-            "events": len(own),
-            "measured_s": len(energy) / rate,
-            "lufs": lufs,
-            "gated": gated,
-            "lufs_ungated": energy_to_lufs(float(energy.mean())) if energy.size else -math.inf,
-            "vs_voice_lu": lufs - voice_lufs if own and math.isfinite(lufs) else math.nan,
+    for t in balance.tones:
+        levels[t.tone] = {
+            "events": t.events,
+            "measured_s": t.measured_s,
+            "lufs": t.lufs,
+            "whole": t.whole,
+            "vs_voice_lu": t.lufs - balance.voice_lufs if math.isfinite(t.lufs) else math.nan,
         }
-    breath = [levels[k]["vs_voice_lu"] for k in BREATH_TONES if math.isfinite(levels[k]["lufs"])]
-    stroke = levels["stroke"]["vs_voice_lu"]
+    breath = [levels[k]["vs_voice_lu"] for k in BREATH_TONES if k in levels]
+    breath = [b for b in breath if math.isfinite(b)]
+    stroke = levels.get("stroke", {}).get("vs_voice_lu", math.nan)
     return {
-        "voice_lufs": voice_lufs,
+        "voice_lufs": balance.voice_lufs,
         "tones": levels,
         "stroke_minus_breath_lu": stroke - statistics.mean(breath) if breath else math.nan,
     }
@@ -776,7 +700,7 @@ def draw_session(
         figsize=(20.0 if span_s > 150 else 14.0, 10),
         gridspec_kw={"height_ratios": [3, 1.2, 2.2]},
     )
-    fixed = fixed_phrases()
+    fixed = fixed_phrases(plan.settings)
     lanes: list[str] = []
 
     def lane(label: str) -> int:
@@ -895,9 +819,9 @@ def markdown_tables(results: list[dict]) -> str:
     for r in results:
         cells = [r["session"], _f(r["voice_lufs"], ".1f")]
         for k in kinds:
-            t = r["tones"].get(k, {"events": 0, "gated": True, "vs_voice_lu": math.nan})
+            t = r["tones"].get(k, {"events": 0, "whole": True, "vs_voice_lu": math.nan})
             v = _f(t["vs_voice_lu"], "+.1f")
-            if t["events"] and not t["gated"] and math.isfinite(t["vs_voice_lu"]):
+            if t["events"] and not t["whole"] and math.isfinite(t["vs_voice_lu"]):
                 v += "*"
             cells.append(v)
         cells.append(_f(r["stroke_minus_breath_lu"], "+.1f"))
@@ -984,7 +908,7 @@ def main() -> None:
     print(f"## Pacing: engine {engine}, level {args.level}\n")
     print(markdown_tables(results))
     print(
-        "\n(* ungated: under 400 ms of that tone outside speech. Tone levels in LU against the "
+        "\n(* no event of that tone was clear of speech: parts of events measured. Tone levels in LU against the "
         "voice's loudness over its speech spans; duck: dB against the same tone unducked.)"
     )
     for f in failed:

@@ -1,13 +1,11 @@
-"""The pure helpers of benchmarks/bench_pacing.py (word counts, span arithmetic, gated loudness)."""
+"""The pure helpers of benchmarks/bench_pacing.py (word counts, span arithmetic, patterns)."""
 
 from __future__ import annotations
 
 import importlib.util
-import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 _PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_pacing.py"
@@ -41,34 +39,6 @@ def test_subtract_spans_cuts_holes_and_ends():
 def test_subtract_spans_merges_overlapping_inputs_and_keeps_uncut():
     assert bench.subtract_spans([(0, 10), (5, 20), (30, 40)], [(25, 28)]) == [(0, 20), (30, 40)]
     assert bench.subtract_spans([(0, 10)], [(0, 10)]) == []
-
-
-def test_gated_lufs_agrees_with_pyloudnorm():
-    pyln = pytest.importorskip("pyloudnorm")
-    from scipy.signal import sosfilt
-
-    from voicecoach.loudness import _k_weighting_sos
-
-    rate = 44_100
-    rng = np.random.default_rng(1)
-    t = np.arange(6 * rate) / rate
-    # loud and quiet stretches, so both gates matter
-    x = 0.2 * np.sin(2 * np.pi * 440 * t) * (1 + 0.9 * np.sign(np.sin(2 * np.pi * 0.3 * t)))
-    x += 0.01 * rng.standard_normal(len(t))
-    stereo = np.stack([x, 0.5 * x], axis=1)
-    y = sosfilt(_k_weighting_sos(rate), stereo, axis=0)
-    ours, gated = bench.gated_lufs((y * y).sum(axis=1), rate)
-    assert gated
-    assert ours == pytest.approx(pyln.Meter(rate).integrated_loudness(stereo), abs=0.05)
-
-
-def test_gated_lufs_short_input_is_the_ungated_mean():
-    rate = 1000
-    energy = np.full(300, 0.5)  # under one 400 ms block
-    value, gated = bench.gated_lufs(energy, rate)
-    assert not gated
-    assert value == pytest.approx(-0.691 + 10 * math.log10(0.5))
-    assert bench.gated_lufs(np.zeros(0), rate) == (-math.inf, False)
 
 
 @pytest.mark.parametrize(
