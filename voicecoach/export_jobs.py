@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._children import safe_import_path
 from .errors import VoicecoachError
 
 if TYPE_CHECKING:
@@ -88,29 +89,24 @@ def run(
             bar.close()
         return
     ctx = mp.get_context("spawn")
-    manager = ctx.Manager() if bar else None
-    pq = manager.Queue() if manager else None
+    manager = None
+    pool = None
     stop = threading.Event()
     drawer = None
-    if bar and pq is not None:
-
-        def draw() -> None:
-            while not stop.is_set():
-                try:
-                    bar.update(*pq.get(timeout=0.2))
-                except queue.Empty:
-                    continue
-                except (EOFError, OSError):
-                    return
-
-        drawer = threading.Thread(target=draw, daemon=True)
-        drawer.start()
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        # spawn children start as `python -c`: keep the working folder off their path
+        with safe_import_path():
+            manager = ctx.Manager() if bar else None
+            pq = manager.Queue() if manager else None
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
             futures = [pool.submit(_run_one, t, i, pq) for i, t in enumerate(tasks)]
-            for task, fut in zip(tasks, futures, strict=True):
-                yield task, fut.result()
+        if bar and pq is not None:
+            drawer = _start_drawer(bar, pq, stop)
+        for task, fut in zip(tasks, futures, strict=True):
+            yield task, fut.result()
     finally:
+        if pool is not None:
+            pool.shutdown()
         stop.set()
         if drawer:
             drawer.join(timeout=1)
@@ -118,6 +114,23 @@ def run(
             bar.close()
         if manager:
             manager.shutdown()
+
+
+def _start_drawer(bar: _Bar, pq, stop: threading.Event) -> threading.Thread:
+    """A thread that draws the progress the children put on ``pq`` until ``stop``."""
+
+    def draw() -> None:
+        while not stop.is_set():
+            try:
+                bar.update(*pq.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+
+    drawer = threading.Thread(target=draw, daemon=True)
+    drawer.start()
+    return drawer
 
 
 class _DirectQueue:
