@@ -8,11 +8,15 @@ it does nothing.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import voicecoach
+from voicecoach.cli import main
 from voicecoach.speech.worker import Worker
 
 # Standard-library names the speech worker and multiprocessing's spawn children
@@ -95,3 +99,77 @@ def _env_with_this_tree() -> dict[str, str]:
     tree = str(Path(voicecoach.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([tree, *filter(None, [env.get("PYTHONPATH")])])
     return env
+
+
+# -- 2. export -o never replaces what is not a regular file --------------------
+
+
+def _special_target(kind: str, folder: Path) -> Path:
+    """An existing export target that is not a regular file."""
+    path = folder / "out.wav"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        victim = folder / "victim.txt"
+        victim.write_text("keep me\n", encoding="utf-8")
+        path.symlink_to(victim)
+    elif kind == "dangling symlink":
+        path.symlink_to(folder / "nowhere.wav")
+    elif kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("making a device node needs root")
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # like /dev/null
+    else:
+        raise AssertionError(kind)
+    return path
+
+
+def _kind_of(path: Path) -> int:
+    return stat.S_IFMT(path.lstat().st_mode)
+
+
+@pytest.mark.parametrize(
+    "kind,word",
+    [
+        ("fifo", "a FIFO"),
+        ("symlink", "a symbolic link"),
+        ("dangling symlink", "a symbolic link"),
+        ("device", "a device"),
+    ],
+)
+def test_export_refuses_a_target_that_is_not_a_regular_file(tmp_path, capsys, kind, word):
+    script = tmp_path / "s.md"
+    script.write_text(SHORT.format(title="Target"), encoding="utf-8")
+    target = _special_target(kind, tmp_path)
+    before = _kind_of(target)
+    code = main(["export", str(script), "-o", str(target), "--engine", "system"])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert f"{target} is {word}, not a regular file" in err
+    assert _kind_of(target) == before  # still there, untouched
+    if kind == "symlink":
+        assert (tmp_path / "victim.txt").read_text(encoding="utf-8") == "keep me\n"
+    assert not list(tmp_path.glob(".out.wav.part-*"))
+
+
+def test_export_refuses_a_captions_target_that_is_not_a_regular_file(tmp_path, capsys):
+    script = tmp_path / "s.md"
+    script.write_text(SHORT.format(title="Captions"), encoding="utf-8")
+    os.mkfifo(tmp_path / "out.vtt")
+    code = main(
+        ["export", str(script), "-o", str(tmp_path / "out.wav"), "--captions", "--engine", "system"]
+    )
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert f"{tmp_path / 'out.vtt'} is a FIFO, not a regular file" in err
+    assert stat.S_ISFIFO((tmp_path / "out.vtt").lstat().st_mode)
+    assert not (tmp_path / "out.wav").exists()  # refused before any audio was written
+
+
+def test_export_replaces_an_existing_regular_file(tmp_path, capsys):
+    script = tmp_path / "s.md"
+    script.write_text(SHORT.format(title="Regular"), encoding="utf-8")
+    target = tmp_path / "out.wav"
+    target.write_bytes(b"old")
+    assert main(["export", str(script), "-o", str(target), "--engine", "system"]) == 0
+    assert target.read_bytes()[:4] == b"RIFF"
