@@ -7,6 +7,8 @@ it does nothing.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import stat
 import subprocess
@@ -14,9 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import voicecoach
-from voicecoach.cli import main
+from voicecoach.cli import cli, main
+from voicecoach.controls import StatusLine
 from voicecoach.speech.worker import Worker
 
 # Standard-library names the speech worker and multiprocessing's spawn children
@@ -173,3 +177,90 @@ def test_export_replaces_an_existing_regular_file(tmp_path, capsys):
     target.write_bytes(b"old")
     assert main(["export", str(script), "-o", str(target), "--engine", "system"]) == 0
     assert target.read_bytes()[:4] == b"RIFF"
+
+
+# -- 3. control characters from a script are shown escaped ---------------------
+
+# The parser refuses C0 controls such as ESC, but its diagnostics quote the
+# line; C1 controls (CSI as one character, U+009B) and bidi overrides
+# (U+202E) are allowed in text and reach `plan`, titles and the status line.
+ESC_SCRIPT = "---\ntitle: Red \x1b[31mTitle\n---\nBreathe \x1b[31m in.\n"
+HOSTILE_TEXT = "Breathe \x9b31m in \x9b2J and \u202eout."
+HOSTILE = f"""---
+title: Red \x9b31mTitle\u202e
+teacher: Test Teacher
+lead_in: 0.5s
+---
+# Side \x9d0;pwned\x9c one
+{HOSTILE_TEXT}
+[hold 2s quiet]
+"""
+_RAW = ("\x1b", "\x9b", "\x9c", "\x9d", "\u202e", "\x07")
+
+
+def _assert_no_raw_controls(text: str) -> None:
+    for ch in _RAW:
+        assert ch not in text, f"raw {ch!r} reached the terminal"
+
+
+@pytest.fixture
+def hostile(tmp_path) -> Path:
+    path = tmp_path / "hostile.md"
+    path.write_text(HOSTILE, encoding="utf-8")
+    return path
+
+
+def test_diagnostic_caret_lines_show_escape_sequences_escaped(tmp_path):
+    bad = tmp_path / "bad.md"
+    bad.write_text(ESC_SCRIPT, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", str(bad), "--engine", "system"], color=True)
+    assert result.exit_code == 1
+    _assert_no_raw_controls(result.output)
+    lines = result.stdout.splitlines()
+    for line_no, col, source in [
+        (2, 12, "title: Red \\x1b[31mTitle"),
+        (4, 9, "Breathe \\x1b[31m in."),
+    ]:
+        head = f"{bad}:{line_no}:{col}: error: character U+001B is not allowed in a script"
+        (i,) = [n for n, line in enumerate(lines) if line.startswith(head)]
+        assert lines[i + 1] == f"    {source}"
+        assert lines[i + 2] == " " * (4 + col - 1) + "^"  # under the backslash of \x1b
+
+
+def test_plan_table_shows_control_characters_escaped(hostile):
+    result = CliRunner().invoke(cli, ["plan", str(hostile), "--engine", "system"], color=True)
+    assert result.exit_code == 0, result.output
+    _assert_no_raw_controls(result.output)
+    head = result.stdout.splitlines()[0]
+    assert head.startswith("Red \\x9b31mTitle\\u202e  (")
+    assert "Breathe \\x9b31m in \\x9b2J and \\u202eout." in result.stdout
+    assert "Side \\x9d0;pwned\\x9c one" in result.stdout
+
+
+def test_plan_json_escapes_control_characters_as_json(hostile):
+    result = CliRunner().invoke(
+        cli, ["plan", str(hostile), "--json", "--engine", "system"], color=True
+    )
+    assert result.exit_code == 0, result.output
+    _assert_no_raw_controls(result.output)
+    doc = json.loads(result.stdout)  # the same text, written with \\u escapes
+    assert doc["title"] == "Red \x9b31mTitle\u202e"
+    assert HOSTILE_TEXT in [e.get("text") for e in doc["events"]]
+
+
+def test_error_messages_escape_text_from_the_script(tmp_path):
+    script = tmp_path / "voice.md"
+    script.write_text("---\ntitle: T\nvoice: evil\x9b2J\u202e\n---\nHello.\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", str(script), "--engine", "system"], color=True)
+    assert result.exit_code == 1
+    _assert_no_raw_controls(result.output)
+    assert "evil\\x9b2J\\u202e" in result.output
+
+
+def test_status_line_escapes_section_titles():
+    out = io.StringIO()
+    status = StatusLine(out)
+    status.show("playing 0:01/0:10  Side \x1b]0;pwned\x07  | Breathe \x9b2J |", key="a")
+    status.message("stopped in 'Side \u202eone'")
+    _assert_no_raw_controls(out.getvalue())
+    assert "Side \\x1b]0;pwned\\x07" in out.getvalue() and "\\u202eone" in out.getvalue()

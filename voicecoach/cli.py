@@ -21,14 +21,20 @@ import click
 
 from . import __version__
 from .errors import Diagnostic, ScriptError, UsageError, VoicecoachError
+from .printable import printable, printable_json
 from .units import format_clock
 
 LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
 ENGINE_CHOICE = click.Choice(["system", "piper"])
 
 
+def _echo(message: str = "", **kwargs) -> None:
+    """``click.echo`` for text that may hold a script's words: control characters escaped."""
+    click.echo(printable(message), **kwargs)
+
+
 def _err(message: str) -> None:
-    click.echo(f"voicecoach: error: {message}", err=True)
+    _echo(f"voicecoach: error: {message}", err=True)
 
 
 def _session_options(f):
@@ -78,7 +84,7 @@ def _announce_speech(session, *, always: bool) -> None:
         if tty:
             click.echo(f"\rpreparing speech: {done}/{total} phrases", err=True, nl=done == total)
         elif done == 0:
-            click.echo(
+            _echo(
                 f"voicecoach: preparing speech for {total} phrase{'s' * (total != 1)} (once; later runs use the cache)",
                 err=True,
             )
@@ -88,7 +94,7 @@ def _announce_speech(session, *, always: bool) -> None:
 
 def _print_diagnostics(diags, *, stream_err: bool = True) -> None:
     for d in diags:
-        click.echo(d.format(), err=stream_err)
+        _echo(d.format(), err=stream_err)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -154,11 +160,11 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
         for name, diags, fatal in results:
             _print_diagnostics(diags, stream_err=False)
             if fatal:
-                click.echo(f"{name}: error: {fatal}")
+                _echo(f"{name}: error: {fatal}")
             n_err = sum(d.is_error for d in diags) + (1 if fatal else 0)
             n_warn = sum(not d.is_error for d in diags)
             status = "ok" if n_err == 0 else "FAILED"
-            click.echo(
+            _echo(
                 f"{name}: {status} ({n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)})"
             )
     sys.exit(1 if any_error else 0)
@@ -186,7 +192,7 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
         _announce_speech(session, always=False)
         p = session.plan(sample_rate=sample_rate)
     if as_json:
-        click.echo(json.dumps(p.to_json(), indent=1, ensure_ascii=False))
+        click.echo(printable_json(json.dumps(p.to_json(), indent=1, ensure_ascii=False)))
         return
     _print_plan_table(p)
     _print_diagnostics(p.warnings)
@@ -194,14 +200,13 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
 
 def _print_plan_table(p) -> None:
     sr = p.sample_rate
-    click.echo(
-        f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})"
-    )
-    click.echo(f"{'time':>8}  {'section':<34} {'cue':<8} text")
+    _echo(f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})")
+    _echo(f"{'time':>8}  {'section':<34} {'cue':<8} text")
     starts = [s.start_sample for s in p.sections]
     for e in p.events:
         # the section an event belongs to: the last one starting at or before it
         current = p.sections[max(0, bisect.bisect_right(starts, e.start_sample) - 1)].title
+        current = printable(current)  # escaped before it is cut and padded to its column
         if e.kind == "speech":
             what = e.text
         elif e.kind == "tone":
@@ -210,14 +215,14 @@ def _print_plan_table(p) -> None:
             what = f"{(e.end_sample - e.start_sample) / sr:.2f} s"
         t = e.start_sample / sr
         stamp = f"{int(t // 60)}:{t % 60:06.3f}"
-        click.echo(f"{stamp:>8}  {current[:34]:<34} {e.kind:<8} {what}")
-    click.echo("")
-    click.echo("sections:")
+        _echo(f"{stamp:>8}  {current[:34]:<34} {e.kind:<8} {what}")
+    _echo("")
+    _echo("sections:")
     for s in p.sections:
-        click.echo(
+        _echo(
             f"  {format_clock(s.start_sample / sr):>7}  {format_clock((s.end_sample - s.start_sample) / sr):>6}  {s.title}"
         )
-    click.echo(f"total: {format_clock(p.duration_s)} ({p.duration_s:.3f} s)")
+    _echo(f"total: {format_clock(p.duration_s)} ({p.duration_s:.3f} s)")
 
 
 # ---- export -----------------------------------------------------------------
@@ -278,7 +283,7 @@ def export(
             failures += 1
         else:
             extra = f", captions {result.captions_path}" if result.captions_path else ""
-            click.echo(
+            _echo(
                 f"wrote {result.path} ({format_clock(result.duration_s)}, {result.format}, "
                 f"{result.integrated_lufs:.1f} LUFS, true peak {result.true_peak_dbtp:.1f} dBTP{extra})"
             )
@@ -354,9 +359,9 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
         start = _parse_from(from_, plan_)
         report = session.play(start_sample=start, device=dev, quiet=quiet)
     if report.underruns:
-        click.echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
+        _echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
     if not report.completed and report.reason:
-        click.echo(f"voicecoach: {report.reason}", err=True)
+        _echo(f"voicecoach: {report.reason}", err=True)
 
 
 @cli.command()
@@ -366,11 +371,11 @@ def devices() -> None:
 
     devs = list_devices()
     if not devs:
-        click.echo("no output devices found (use `voicecoach export` to write a file instead)")
+        _echo("no output devices found (use `voicecoach export` to write a file instead)")
         return
     for d in devs:
         mark = "*" if d.get("default") else " "
-        click.echo(f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch)")
+        _echo(f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch)")
 
 
 # ---- voices, cache, list, new -----------------------------------------------
@@ -398,7 +403,7 @@ def voices(engine, as_json) -> None:
     for v in rows:
         mark = "*" if v.default else " "
         langs = ",".join(v.languages)
-        click.echo(f"{mark} {v.engine:<7} {v.id:<28} {v.name:<30} {langs}")
+        _echo(f"{mark} {v.engine:<7} {v.id:<28} {v.name:<30} {langs}")
 
 
 @cli.group()
@@ -413,11 +418,9 @@ def cache_info_cmd() -> None:
     from .speech import cache_info
 
     info = cache_info()
-    click.echo(
-        f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB"
-    )
+    _echo(f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB")
     for name, (files, size) in derived_cache_usage().items():
-        click.echo(f"{name}: {files} files, {size / 1e6:.1f} MB (remade when needed)")
+        _echo(f"{name}: {files} files, {size / 1e6:.1f} MB (remade when needed)")
 
 
 @cache.command("clear")
@@ -428,9 +431,7 @@ def cache_clear_cmd() -> None:
 
     entries = cache_clear()
     derived = clear_derived_caches()
-    click.echo(
-        f"removed {entries} entries (and {derived} loudness, tone and prepared-speech files)"
-    )
+    _echo(f"removed {entries} entries (and {derived} loudness, tone and prepared-speech files)")
 
 
 @cli.command("list")
@@ -448,12 +449,12 @@ def list_(as_json, engine) -> None:
         lengths = " / ".join(
             "?" if d is None else format_clock(d) for d in i.duration_s_by_level.values()
         )
-        click.echo(f"{i.name:<20} {i.title}")
-        click.echo(f"{'':<20} length (gentle / standard / deep): {lengths}")
+        _echo(f"{i.name:<20} {i.title}")
+        _echo(f"{'':<20} length (gentle / standard / deep): {lengths}")
         if i.equipment:
-            click.echo(f"{'':<20} equipment: {i.equipment}")
+            _echo(f"{'':<20} equipment: {i.equipment}")
         if i.muscles:
-            click.echo(f"{'':<20} muscles: {i.muscles}")
+            _echo(f"{'':<20} muscles: {i.muscles}")
 
 
 @cli.command()
@@ -464,7 +465,7 @@ def new(name, force) -> None:
     from .library import write_new_script
 
     path = write_new_script(name, force=force)
-    click.echo(f"wrote {path}; edit it, then run: voicecoach check {path}")
+    _echo(f"wrote {path}; edit it, then run: voicecoach check {path}")
 
 
 # ---- entry point --------------------------------------------------------------
@@ -487,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.exceptions.Abort:
-        click.echo("voicecoach: interrupted", err=True)
+        _echo("voicecoach: interrupted", err=True)
         return 130
     except click.ClickException as e:
         e.show()
@@ -499,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         _err(str(e))
         return e.exit_code
     except KeyboardInterrupt:
-        click.echo("voicecoach: interrupted", err=True)
+        _echo("voicecoach: interrupted", err=True)
         return 130
     except BrokenPipeError:
         return 0
@@ -507,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except Exception as e:  # an internal bug: one line, the report in a file
         path = _report_bug(e)
-        click.echo(
+        _echo(
             f"voicecoach: internal error ({type(e).__name__}: {e}); full report in {path}", err=True
         )
         return 1

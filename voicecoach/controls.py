@@ -14,6 +14,8 @@ import sys
 import time
 from typing import TextIO
 
+from .printable import printable
+
 KEYS = ("space", "right", "left", "up", "down", "n", "p", "q", "esc", "ctrl-c")
 ESC_WAIT_S = 0.05  # after ESC, how long to wait for the rest of an arrow-key sequence
 
@@ -167,6 +169,7 @@ class StatusLine:
         """Show ``text``. Off a terminal, print only when ``key`` (say, the section) changes."""
         if self.quiet:
             return
+        text = printable(text)  # section titles and phrases come from the script
         if self.in_place:
             if text != self._last:
                 width = _terminal_width(self.out)
@@ -187,7 +190,7 @@ class StatusLine:
         if self.quiet:
             return
         self.clear()
-        self._write(text + "\n")
+        self._write(printable(text) + "\n")
 
     def _write(self, s: str) -> None:
         try:
