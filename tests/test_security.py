@@ -13,14 +13,19 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import voicecoach
+from voicecoach import loudness, render
 from voicecoach.cli import cli, main
 from voicecoach.controls import StatusLine
+from voicecoach.library import write_new_script
+from voicecoach.session import load
 from voicecoach.speech.worker import Worker
 
 # Standard-library names the speech worker and multiprocessing's spawn children
@@ -264,3 +269,124 @@ def test_status_line_escapes_section_titles():
     status.message("stopped in 'Side \u202eone'")
     _assert_no_raw_controls(out.getvalue())
     assert "Side \\x1b]0;pwned\\x07" in out.getvalue() and "\\u202eone" in out.getvalue()
+
+
+# -- 4. a script's palette stays inside its folder tree or the built-ins --------
+
+
+def _palette_json(name: str) -> str:
+    return json.dumps({"base": "warm", "name": name, "bell": {"fundamental_hz": 150.0}})
+
+
+def _script_with_palette(folder: Path, palette: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "s.md"
+    script.write_text(
+        f"---\ntitle: Palette\npalette: {palette}\n---\nHello.\n[bell]\n", encoding="utf-8"
+    )
+    return script
+
+
+@pytest.mark.parametrize(
+    "palette",
+    ["/etc/passwd", "../outside.json", "{outside}", "linked.json", "sub/../../outside.json"],
+)
+def test_a_script_cannot_load_a_palette_from_outside_its_folder(tmp_path, capsys, palette):
+    (tmp_path / "outside.json").write_text(_palette_json("outside"), encoding="utf-8")
+    folder = tmp_path / "session"
+    script = _script_with_palette(folder, palette.format(outside=tmp_path / "outside.json"))
+    (folder / "linked.json").symlink_to(tmp_path / "outside.json")
+    (folder / "sub").mkdir()
+    code = main(["check", str(script), "--engine", "system"])
+    out, _ = capsys.readouterr()
+    assert code == 1
+    assert "leads outside this script's folder and the built-in palettes" in out
+    assert "not valid JSON" not in out  # refused before it was read
+
+
+def test_a_palette_inside_the_script_folder_tree_still_loads(tmp_path, capsys):
+    folder = tmp_path / "session"
+    (folder / "sounds").mkdir(parents=True)
+    (folder / "sounds" / "mine.json").write_text(_palette_json("mine"), encoding="utf-8")
+    script = _script_with_palette(folder, "sounds/mine.json")
+    assert main(["check", str(script), "--engine", "system"]) == 0
+    with load(script, engine="system") as session:
+        assert session.palette.name == "mine"
+    builtin = _script_with_palette(tmp_path / "b", "bright")
+    with load(builtin, engine="system") as session:
+        assert session.palette.name == "bright"
+
+
+# -- 4. derived-cache files are written through exclusive new temporary files ---
+# Before, each writer opened a temporary name it could predict (pid, thread id)
+# with open(..., "wb"), which follows a link planted at that name.
+
+
+def _planted_links(folder: Path, names: list[str], victim: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).symlink_to(victim)
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n", encoding="utf-8")
+    return victim
+
+
+def _ids() -> tuple[int, int]:
+    return os.getpid(), threading.get_ident()
+
+
+def test_tone_and_prepared_speech_files_do_not_follow_planted_links(tmp_path):
+    victim = _victim(tmp_path)
+    folder = tmp_path / "cache" / "tones"
+    target = folder / "abc.npy"
+    pid, tid = _ids()
+    _planted_links(folder, [f"abc.{pid}.{tid}.tmp"], victim)
+    x = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
+    render._save_array(target, x)
+    assert victim.read_text(encoding="utf-8") == "keep me\n"
+    assert not target.is_symlink() and np.array_equal(np.load(target), x)
+    assert stat.S_IMODE(target.stat().st_mode) & 0o077 == 0  # private, like the speech cache
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["abc.npy", f"abc.{pid}.{tid}.tmp"])
+
+
+def test_loudness_entries_do_not_follow_planted_links(tmp_path):
+    victim = _victim(tmp_path)
+    folder = tmp_path / "cache" / "loudness"
+    target = folder / "abc.json"
+    pid, _ = _ids()
+    _planted_links(folder, [f"abc.{pid}.tmp"], victim)
+    loudness.update_cache(target, measured=(-20.0, -3.0))
+    assert victim.read_text(encoding="utf-8") == "keep me\n"
+    assert not target.is_symlink()
+    assert loudness.cached_measurement(target) == (-20.0, -3.0)
+
+
+def test_limiter_spans_do_not_follow_planted_links(tmp_path):
+    victim = _victim(tmp_path)
+    folder = tmp_path / "cache" / "loudness"
+    target = folder / "abc.limiter.bin"
+    pid, tid = _ids()
+    _planted_links(folder, [f"abc.limiter.bin.{pid}.{tid}.tmp"], victim)
+    writer = loudness._SpanWriter(target, b"k" * 16)
+    writer(0, np.ones(4))
+    writer.finish()
+    assert victim.read_text(encoding="utf-8") == "keep me\n"
+    assert target.is_file() and not target.is_symlink()
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == [
+        f"abc.limiter.bin.{pid}.{tid}.tmp"
+    ]  # only the planted link: no temporary file left behind
+
+
+def test_new_script_does_not_follow_a_planted_link(tmp_path):
+    victim = _victim(tmp_path)
+    folder = tmp_path / "scripts"
+    _planted_links(folder, [f".mine.md.tmp-{os.getpid()}"], victim)
+    path = write_new_script("mine", folder)
+    assert victim.read_text(encoding="utf-8") == "keep me\n"
+    assert path == folder / "mine.md" and path.read_text(encoding="utf-8").startswith("---")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # an ordinary file, not 0600
