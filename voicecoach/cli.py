@@ -1,7 +1,8 @@
 """The ``voicecoach`` command: a thin layer over ``voicecoach.session``.
 
 Exit codes: 0 ok; 1 an error in a script or at run time; 2 bad usage;
-130 interrupted. No input prints a traceback: a ``VoicecoachError`` becomes
+130 interrupted (Ctrl-C); 143 or 129 when ``play`` is stopped by SIGTERM or
+SIGHUP (it restores the terminal and says where to resume, as for Ctrl-C). No input prints a traceback: a ``VoicecoachError`` becomes
 its message, and an internal bug becomes one line naming the file that holds
 the full report.
 """
@@ -9,8 +10,10 @@ the full report.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -358,10 +361,15 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
         plan_ = session.plan()
         start = _parse_from(from_, plan_)
         report = session.play(start_sample=start, device=dev, quiet=quiet)
-    if report.underruns:
-        _echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
-    if not report.completed and report.reason:
-        _echo(f"voicecoach: {report.reason}", err=True)
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+        if report.underruns:
+            _echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
+        if not report.completed and report.reason:
+            _echo(f"voicecoach: {report.reason}", err=True)
+    if report.ended_by == "interrupted":
+        sys.exit(130)
+    if report.ended_by.startswith("SIG"):  # stopped by SIGTERM or SIGHUP
+        sys.exit(128 + signal.Signals[report.ended_by])
 
 
 @cli.command()
@@ -499,9 +507,11 @@ def main(argv: list[str] | None = None) -> int:
     except VoicecoachError as e:
         _err(str(e))
         return e.exit_code
-    except KeyboardInterrupt:
-        _echo("voicecoach: interrupted", err=True)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP while playing (Terminated)
+        signum = getattr(e, "signum", None)
+        with contextlib.suppress(OSError):
+            _echo(f"voicecoach: stopped by {e}" if signum else "voicecoach: interrupted", err=True)
+        return 128 + signum if signum else 130
     except BrokenPipeError:
         return 0
     except SystemExit as e:

@@ -8,11 +8,15 @@ teacher; on a non-terminal it prints only when the text changes meaningfully.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+import signal
 import sys
+import threading
 import time
-from typing import TextIO
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from .printable import printable
 
@@ -79,6 +83,49 @@ def _csi_length(data: bytes, i: int) -> int:
     return j + 1 - i
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP while playing: raised like Ctrl-C's ``KeyboardInterrupt``, so the same
+    clean-up runs (terminal restored, sound faded, where to resume said)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def signals_stop_like_ctrl_c() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise ``Terminated`` in the main thread (once).
+
+    Only signals still at their default action are taken over (not one that
+    ``nohup`` ignores or a caller handles); they are given back on the way out.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal raised
+        if not raised:  # a second signal must not break the clean-up of the first
+            raised = True
+            raise Terminated(signum)
+
+    taken = []
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, handler)
+            taken.append(signum)
+    try:
+        yield
+    finally:
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
+
+
 class KeyReader:
     """Reads single keys from a terminal file descriptor (a context manager).
 
@@ -116,7 +163,8 @@ class KeyReader:
         if self._saved is not None:
             import termios
 
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            with contextlib.suppress(termios.error):  # gone (SIGHUP): nothing to restore
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None
 
     def read(self, timeout_s: float) -> list[str]:

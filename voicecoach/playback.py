@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .controls import KeyReader, StatusLine
+from .controls import KeyReader, StatusLine, Terminated, signals_stop_like_ctrl_c
 from .devices import NO_DEVICE_HELP, list_devices, load_sounddevice, resolve_device
 from .errors import PlaybackError, RenderError, UsageError, VoicecoachError
 from .plan import Plan
@@ -98,7 +98,7 @@ class PlaybackReport:
     completed: bool
     underruns: int
     reason: str
-    ended_by: str = "completed"  # completed, stopped (q/Esc), interrupted (Ctrl-C)
+    ended_by: str = "completed"  # completed, stopped (q/Esc), interrupted (Ctrl-C), SIGTERM, SIGHUP
     device_underflows: int = 0
     ring_starvations: int = 0
     first_audio_s: float | None = None
@@ -661,10 +661,10 @@ class Player:
                 self._wait_prefill()
                 self._stream.start()
                 ended_by = self._control_loop(keys, status)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP (Terminated)
                 self.stop(bell=False)
                 self._finished.wait(1.0)
-                ended_by = "interrupted"
+                ended_by = e.name if isinstance(e, Terminated) else "interrupted"
             finally:
                 self._close_stream()
         finally:
@@ -829,7 +829,8 @@ def _reason_text(plan: Plan, ended_by: str, at_sample: int) -> str:
         "interrupted": "interrupted (Ctrl-C)",
         "lost": "the sound device was lost; stopped",
     }
-    return f"{what.get(ended_by, ended_by)} at {where}; resume with --from {clock}"
+    said = f"stopped by {ended_by}" if ended_by.startswith("SIG") else what.get(ended_by, ended_by)
+    return f"{said} at {where}; resume with --from {clock}"
 
 
 def _cue_at(plan: Plan, position_sample: int) -> str:
@@ -922,7 +923,7 @@ def play_plan(
         cue_levels_db=_cue_levels_db(plan, ui, paused_speech),
     )
     status = StatusLine(out, quiet=quiet)
-    with KeyReader(enabled=bool(interactive)) as keys:
+    with signals_stop_like_ctrl_c(), KeyReader(enabled=bool(interactive)) as keys:
         result = player.run(
             device=index, start_sample=start_sample, keys=keys, status=status, t0=t0
         )
