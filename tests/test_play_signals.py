@@ -132,3 +132,62 @@ def test_play_exit_status_says_how_it_ended(pulse_server, tmp_path, how, code):
     assert exit_code == code, output
     assert f"voicecoach: {said} at " in output and "resume with --from" in output, output
     assert attrs[3] & termios.ECHO and attrs[3] & termios.ICANON  # typing shows again
+
+
+# ---- item 14: the sound device is checked before any speech is synthesised -------------------
+
+
+def _no_sound_env(tmp_path) -> dict[str, str]:
+    cache = tmp_path / "cache"
+    return {
+        **os.environ,
+        "XDG_RUNTIME_DIR": str(tmp_path),
+        "PULSE_SERVER": f"unix:{tmp_path}/none",
+        "VOICECOACH_CACHE_DIR": str(cache),  # empty: every phrase would need synthesis
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def _speech_entries(tmp_path) -> list:
+    return [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_play_without_a_sound_device_says_so_before_synthesising(tmp_path):
+    script = tmp_path / "signals.md"
+    script.write_text(SCRIPT, encoding="utf-8")
+    r = subprocess.run(
+        [sys.executable, "-m", "voicecoach.cli", "play", str(script), "--engine", "system"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=_no_sound_env(tmp_path),
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert "no sound output device found" in r.stderr, r.stderr
+    assert "preparing speech" not in r.stderr
+    assert _speech_entries(tmp_path) == []
+
+
+def test_session_play_without_a_sound_device_fails_before_synthesising(tmp_path):
+    script = tmp_path / "signals.md"
+    script.write_text(SCRIPT, encoding="utf-8")
+    code = (
+        "import sys, voicecoach\n"
+        "from voicecoach.errors import PlaybackError\n"
+        "with voicecoach.load(sys.argv[1], engine='system') as s:\n"
+        "    try:\n"
+        "        s.play(interactive=False)\n"
+        "    except PlaybackError as e:\n"
+        "        print('PlaybackError', e)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=_no_sound_env(tmp_path),
+        timeout=120,
+    )
+    assert r.stdout.startswith("PlaybackError no sound output device found"), r.stdout + r.stderr
+    assert _speech_entries(tmp_path) == []

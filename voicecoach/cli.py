@@ -355,7 +355,10 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
     from .session import load
 
     dev: str | int | None = int(device) if device is not None and device.isdigit() else device
+    from .devices import resolve_device
+
     with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s)) as session:
+        resolve_device(dev)  # no sound device: say so before synthesising speech
         _announce_speech(session, always=True)
         session.prepare_speech()
         plan_ = session.plan()
