@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .controls import KeyReader, StatusLine, Terminated, signals_stop_like_ctrl_c
+from .controls import KeyReader, Status, StatusLine, Terminated, signals_stop_like_ctrl_c
 from .devices import NO_DEVICE_HELP, list_devices, load_sounddevice, resolve_device
 from .errors import PlaybackError, RenderError, UsageError, VoicecoachError
 from .plan import Plan
@@ -792,7 +792,7 @@ class Player:
                     self.stop(bell=True)
                     self._finished.wait(STOP_FADE_S + 5.0)
                     return "stopped"
-            status.show(self._status_text(), key=_section_at(self.plan, self.position_sample()))
+            status.show(self._status(), key=_section_at(self.plan, self.position_sample()))
             now = time.monotonic()
             if self.callbacks != last_callbacks:
                 last_callbacks, last_progress = self.callbacks, now
@@ -806,7 +806,7 @@ class Player:
             return "stopped"
         return "lost"
 
-    def _status_text(self) -> str:
+    def _status(self) -> Status:
         pos = self.position_sample()
         sr = self.rate
         total = self.plan.duration_samples
@@ -814,10 +814,11 @@ class Player:
         section = _section_at(self.plan, pos) or self.plan.title
         cue = _cue_at(self.plan, pos)
         left = format_clock(max(0, total - pos) / sr)
-        vol = f"  vol {self._volume_db:+.0f} dB" if self._volume_db else ""
+        extras: tuple[str, ...] = (f"vol {self._volume_db:+.0f} dB",) if self._volume_db else ()
         if self._source_waiting():
-            vol += "  (measuring loudness...)"
-        return f"{state} {format_clock(pos / sr)}/{format_clock(total / sr)}  {section}  | {cue} | {left} left{vol}"
+            extras += ("(measuring loudness...)",)
+        clock = f"{format_clock(pos / sr)}/{format_clock(total / sr)}"
+        return Status(f"{state} {clock}", section, cue, f"{left} left", extras)
 
 
 def _reason_text(plan: Plan, ended_by: str, at_sample: int) -> str:

@@ -1,4 +1,4 @@
-"""`play` ended by a signal (issue 11, item 9): SIGTERM and SIGHUP stop it like Ctrl-C.
+"""`play` hardening (issue 11): signals (item 9), the device check (14), the status line (15).
 
 Real playback through the test PulseAudio, on a pseudo-terminal: the terminal
 is given back as it was, the sound fades out, the person is told where to
@@ -9,17 +9,22 @@ signal's number otherwise).
 # ruff: noqa: F811  (pytest fixtures imported from tests/pulse.py are redefined as arguments)
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import termios
 import threading
 import time
+import unicodedata
 
 import numpy as np
 import pytest
+
+from voicecoach.controls import Status
 
 from .pulse import REPO, Recorder, pulse_server  # noqa: F401
 from .test_playback import (
@@ -191,3 +196,134 @@ def test_session_play_without_a_sound_device_fails_before_synthesising(tmp_path)
     )
     assert r.stdout.startswith("PlaybackError no sound output device found"), r.stdout + r.stderr
     assert _speech_entries(tmp_path) == []
+
+
+# ---- item 15: lines that end where they should -------------------------------------------------
+
+
+def _screen(data: bytes) -> list[str]:
+    """The lines a terminal shows for ``data`` (carriage returns overwrite; ESC [K clears)."""
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n")
+    lines: list[str] = []
+    cur: list[str] = []
+    col = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if text.startswith("\x1b[K", i):
+            del cur[col:]
+            i += 3
+            continue
+        if ch == "\r":
+            col = 0
+        elif ch == "\n":
+            lines.append("".join(cur).rstrip())
+            cur, col = [], 0
+        elif col < len(cur):
+            cur[col] = ch
+            col += 1
+        else:
+            cur.append(ch)
+            col += 1
+        i += 1
+    lines.append("".join(cur).rstrip())
+    return lines
+
+
+def _set_columns(fd: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+
+
+@pytest.mark.slow
+def test_play_status_line_fits_a_narrow_terminal(pulse_server, tmp_path):
+    with Recorder(pulse_server) as rec:
+        player = PtyPlayer(pulse_server.environ(), "long_steady", tmp_path)
+        _set_columns(player.master, 40)
+        _, t0 = wait_for_sound(rec, player=player)
+        time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+        player.send(b"q")
+        result = player.finish(timeout_s=15)
+    assert result["report"]["ended_by"] == "stopped"
+    drawn = [
+        part.replace("\x1b[K", "")
+        for part in bytes(player.output).decode("utf-8", "replace").split("\r")
+        if part.startswith("playing")
+    ]
+    assert drawn, bytes(player.output)
+    for line in drawn:
+        assert len(line) <= 39, line
+        assert re.search(r"\d:\d\d left", line), line  # never cut mid-number
+        assert re.match(r"playing 0:0\d/0:09", line), line
+
+
+def test_status_text_keeps_the_numbers_and_shortens_the_words():
+    status = Status(
+        head="playing 1:23/30:00",
+        section="Right side of the neck and the shoulder blades",
+        cue='"Breathe in slowly and let the shoulder blades slide down..."',
+        left="28:37 left",
+        extras=("vol -6 dB", "(measuring loudness...)"),
+    )
+    full = status.text()
+    assert full == (
+        'playing 1:23/30:00  Right side of the neck and the shoulder blades  | "Breathe in '
+        'slowly and let the shoulder blades slide down..." | 28:37 left  vol -6 dB  '
+        "(measuring loudness...)"
+    )
+    assert status.text(300) == full
+    for width in (120, 80, 60, 40, 30):
+        line = status.text(width)
+        assert len(line) <= width - 1, (width, line)
+        assert line.startswith("playing 1:23/30:00") and "28:37 left" in line, (width, line)
+    assert "Right side" in status.text(80) and "…" in status.text(80)
+    assert "vol -6 dB" in status.text(80)
+    assert status.text(10) == "playing 1"  # narrower than the numbers: cut, as a last resort
+
+
+def test_status_text_measures_escaped_and_wide_characters():
+    status = Status(
+        head="playing 0:01/0:10", section="\u5de6\u5074" * 10, cue='"\x9b2J"', left="0:09 left"
+    )
+    line = status.text(50)
+    assert "\x9b" not in line and "0:09 left" in line
+    wide = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+    assert wide <= 49, line
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_export_progress_bar_is_gone_before_each_result_line(tmp_path, jobs):
+    scripts = [tmp_path / f"bar{i}.md" for i in range(jobs)]
+    for script in scripts:
+        script.write_text(SCRIPT.replace("x6", "x1"), encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CI"}  # the bar is off under CI
+    env["PYTHONPATH"] = str(REPO)
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "voicecoach.cli", "export", *map(str, scripts)]
+            + ["-o", str(tmp_path / "out"), "--jobs", str(jobs), "--engine", "system"],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            cwd=REPO,
+            env=env,
+        )
+        os.close(slave)
+        data = bytearray()
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data.extend(chunk)
+        assert proc.wait(timeout=120) == 0, bytes(data)
+    finally:
+        os.close(master)
+    assert b"exporting [" in data  # the bar was drawn
+    shown = _screen(bytes(data))
+    wrote = [line for line in shown if "wrote " in line]
+    assert len(wrote) == jobs and all(line.startswith("wrote ") for line in wrote), shown
+    assert not any("exporting [" in line for line in shown), shown  # and cleared at the end
