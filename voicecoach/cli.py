@@ -13,6 +13,7 @@ import bisect
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -237,7 +238,7 @@ def _print_plan_table(p) -> None:
     "-o",
     "--output",
     type=click.Path(),
-    help="Output file (one script) or folder. Default: <script>.wav here.",
+    help="Output file (one script) or folder (made if missing). Default: <script>.wav here.",
 )
 @click.option(
     "--format",
@@ -266,9 +267,22 @@ def export(
 ) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
     from . import export_jobs
+    from .export import format_for, names_audio_file
 
-    if len(scripts) > 1 and output and not Path(output).is_dir():
-        raise UsageError("with several scripts, -o must be an existing folder")
+    if output and fmt and len(scripts) == 1 and not Path(output).is_dir():
+        format_for(output, fmt)  # a format that contradicts the name: refused before any work
+    if len(scripts) > 1 and output:
+        folder = Path(output)
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"with several scripts, -o must be a folder, and {output} is a file")
+        if not folder.exists() and names_audio_file(folder):
+            raise UsageError(
+                f"with several scripts, -o must be a folder, and {output} is named like a file"
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot make the folder {output}: {e.strerror or e}") from e
     tasks = [
         export_jobs.ExportTask(
             s, output, fmt, captions, sample_rate, _overrides(level, voice, rate_wpm, engine)
@@ -297,11 +311,16 @@ def export(
 
 
 def _parse_from(value: str | None, plan) -> int:
-    """``--from``: a time (``90``, ``1:30``, ``12:31``, ``45s``) or a section title (prefix, any case)."""
+    """``--from``: a time or a section title (prefix, any case).
+
+    Times: seconds (``120``, ``1.5``), a duration as in scripts (``90s``,
+    ``2m``, ``2m30s``), or a clock time (``1:30``, ``1:02:05``: minutes and
+    seconds below 60, as ``play`` prints them).
+    """
     if not value:
         return 0
     v = value.strip()
-    seconds = _parse_clock(v)
+    seconds = _parse_time(v)
     if seconds is not None:
         start = int(round(seconds * plan.sample_rate))
         if start >= plan.duration_samples:
@@ -313,24 +332,36 @@ def _parse_from(value: str | None, plan) -> int:
     if not matches:
         titles = ", ".join(repr(s.title) for s in plan.sections)
         raise UsageError(
-            f"--from {value!r}: no time and no section of that name (sections: {titles})"
+            f"--from {value!r}: no time and no section of that name (sections: {titles}); "
+            "a time is written like 120, 2m, 2m30s or 2:30"
         )
     return matches[0].start_sample
 
 
-def _parse_clock(v: str) -> float | None:
-    v = v.lower().removesuffix("s")
-    parts = v.split(":")
+_SECONDS_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+_CLOCK_FROM_RE = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)")
+
+
+def _parse_time(v: str) -> float | None:
+    """Seconds from ``120``, ``2m30s`` or ``1:02:05``; None when ``v`` is not shaped like a time."""
+    from ._tokens import parse_single_duration_s
+
+    if _SECONDS_RE.fullmatch(v):
+        return float(v)
+    clock = _CLOCK_FROM_RE.fullmatch(v)
+    if clock:
+        hours, minutes, secs = clock.groups()
+        if hours is not None and len(minutes) != 2:
+            raise UsageError(f"--from {v}: write the minutes of a clock time with two digits")
+        if len(secs.split(".")[0]) != 2 or float(secs) >= 60 or (hours and int(minutes) >= 60):
+            raise UsageError(
+                f"--from {v}: not a clock time; minutes and seconds run from 00 to 59, like 1:30"
+            )
+        return int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
     try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        return None
-    if not nums or any(n < 0 for n in nums) or len(nums) > 3:
-        return None
-    total = 0.0
-    for n in nums:
-        total = total * 60 + n
-    return total
+        return parse_single_duration_s(v.replace(" ", ""))
+    except ValueError as e:  # a duration's shape with a wrong value
+        raise UsageError(f"--from {v}: {e}") from e
 
 
 @cli.command()
@@ -346,7 +377,7 @@ def _parse_clock(v: str) -> float | None:
     "--from",
     "from_",
     metavar="TIME|SECTION",
-    help="Start part-way: a time like 12:31 or a section title.",
+    help="Start part-way: a time (120, 2m, 2m30s, 12:31) or a section title.",
 )
 @click.option("--device", help="Output device name or index (see `voicecoach devices`).")
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")

@@ -95,14 +95,25 @@ class ExportResult:
     loudness_cached: bool = False  # gain and loudness came from an earlier export of the same audio
 
 
+def names_audio_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` ends in an audio file's extension (``.mp3``, ``.wav``...)."""
+    return Path(path).suffix.lower() in _EXTENSIONS
+
+
 def format_for(path: str | os.PathLike | None, fmt: str | None = None) -> str:
     """The export format: ``fmt`` when given (``--format``), else from the file extension."""
+    suffix = Path(path).suffix.lower() if path is not None else ""
     if fmt is not None:
         chosen = _ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
         if chosen not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(sorted(FORMATS))}")
+        named = _EXTENSIONS.get(suffix)
+        if named is not None and named != chosen:
+            raise UsageError(
+                f"--format {fmt} contradicts the extension '{Path(path or '').suffix}' of {path} "
+                f"({named}): name the file {Path(path or '').stem}.{chosen}, or leave out --format"
+            )
         return chosen
-    suffix = Path(path).suffix.lower() if path is not None else ""
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
     known = ", ".join(sorted(_EXTENSIONS))
