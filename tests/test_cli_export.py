@@ -95,7 +95,7 @@ def test_from_accepts_a_section_title_or_its_start(plan, value):
 
 
 @pytest.mark.parametrize(
-    "value,message", [("9:99:00", "lasts only"), ("warmup", "no time and no section")]
+    "value,message", [("9:59:00", "lasts only"), ("warmup", "no time and no section")]
 )
 def test_from_rejects_what_it_cannot_place(plan, value, message):
     with pytest.raises(UsageError, match=message):
@@ -183,3 +183,65 @@ def test_export_jobs_workers_die_with_their_parent(tmp_path, signal_name):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, 9)
+
+
+# ---- issue 11, item 17: what the person asked for, or a clear refusal -------------------------
+
+
+@pytest.mark.parametrize(
+    "name,fmt", [("wd.mp3", "ogg"), ("wd.wav", "flac"), ("wd.ogg", "opus"), ("wd.oga", "mp3")]
+)
+def test_export_refuses_a_format_that_contradicts_the_extension(tmp_path, capsys, name, fmt):
+    script = write(tmp_path, "epsilon")
+    target = tmp_path / name
+    code = main(["export", str(script), "-o", str(target), "--format", fmt, "--engine", "system"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert f"--format {fmt}" in err and f"'{target.suffix}'" in err, err
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("name,fmt", [("wd.oga", "ogg"), ("wd.MP3", "mp3"), ("wd.audio", "wav")])
+def test_export_accepts_a_format_that_agrees_with_the_name(tmp_path, name, fmt):
+    from voicecoach.export import format_for
+
+    assert format_for(tmp_path / name, fmt) == fmt
+
+
+def test_export_of_several_scripts_creates_the_output_folder(tmp_path, capsys):
+    a, b = write(tmp_path, "zeta"), write(tmp_path, "eta")
+    out = tmp_path / "new" / "folder"
+    code = main(["export", str(a), str(b), "-o", str(out), "--jobs", "1", "--engine", "system"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert sf.info(str(out / "zeta.wav")).channels == 2 and (out / "eta.wav").is_file()
+
+
+def test_export_of_several_scripts_refuses_a_file_as_the_output_folder(tmp_path, capsys):
+    a, b = write(tmp_path, "theta"), write(tmp_path, "iota")
+    (tmp_path / "file.wav").write_bytes(b"x")
+    code = main(["export", str(a), str(b), "-o", str(tmp_path / "file.wav"), "--engine", "system"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "must be a folder" in err, err
+
+
+@pytest.fixture(scope="module")
+def long_plan(tmp_path_factory):
+    path = tmp_path_factory.mktemp("from-long") / "long.md"
+    path.write_text("---\ntitle: Long\n---\n# One\nRest.\n[hold 5m quiet]\n", encoding="utf-8")
+    with load(path, engine="system") as session:
+        return session.plan()
+
+
+@pytest.mark.parametrize(
+    "value,seconds",
+    [("2m", 120), ("120", 120), ("2m30s", 150), ("1m 5s", 65), ("90s", 90), ("1:30", 90)],
+)
+def test_from_accepts_durations_like_the_scripts(long_plan, value, seconds):
+    assert _parse_from(value, long_plan) == round(seconds * long_plan.sample_rate)
+
+
+@pytest.mark.parametrize("value", ["1:75", "0:60", "1:2", "1:60:00", "-5", "nan", "inf", "1e9"])
+def test_from_rejects_clock_times_that_are_not_clock_times(long_plan, value):
+    with pytest.raises(UsageError, match=r"--from"):
+        _parse_from(value, long_plan)

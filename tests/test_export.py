@@ -265,7 +265,7 @@ def test_webvtt_text_escapes_markup():
         ("a.opus", None, "opus"),
         ("a.bin", "mp3", "mp3"),
         ("a", "OPUS", "opus"),
-        ("a.wav", "vorbis", "ogg"),
+        ("a.oga", "vorbis", "ogg"),
     ],
 )
 def test_format_for(path, fmt, expected):
@@ -278,6 +278,7 @@ def test_format_for(path, fmt, expected):
         ("a.aiff", None, "cannot tell the format of a.aiff (extension '.aiff')"),
         ("noext", None, "(no extension)"),
         ("a.wav", "m4a", "unknown format 'm4a'"),
+        ("a.wav", "vorbis", "--format vorbis contradicts the extension '.wav' of a.wav"),
     ],
 )
 def test_format_for_refuses_unknown(path, fmt, message):

@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._children import safe_import_path
 from .errors import VoicecoachError
 
 if TYPE_CHECKING:
@@ -137,24 +138,50 @@ def _run_one(task: ExportTask, index: int, progress_queue) -> ExportResult | Voi
 
 
 class _Bar:
-    """A one-line progress bar on stderr (only used on a terminal)."""
+    """A one-line progress bar on stderr (only used on a terminal).
+
+    ``hide`` clears its line (and keeps it cleared) while the caller prints a
+    result, so no line starts after the bar ("100.0%wrote ..."); ``show``
+    draws it again.
+    """
 
     def __init__(self, n_tasks: int):
         self.done = [0] * n_tasks
         self.total = [0] * n_tasks
+        self._lock = threading.Lock()  # the drawing thread and the caller
+        self._hidden = False
+        self._drawn = False
 
     def update(self, index: int, done: int, total: int) -> None:
-        self.done[index], self.total[index] = done, total
-        total_all = sum(self.total) or 1
-        frac = min(1.0, sum(self.done) / total_all)
+        with self._lock:
+            self.done[index], self.total[index] = done, total
+            if not self._hidden:
+                self._draw()
+
+    def _draw(self) -> None:
+        frac = min(1.0, sum(self.done) / (sum(self.total) or 1))
         width = 30
         filled = int(frac * width)
         sys.stderr.write(f"\rexporting [{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}%")
         sys.stderr.flush()
+        self._drawn = True
+
+    def hide(self) -> None:
+        with self._lock:
+            self._hidden = True
+            if self._drawn:
+                sys.stderr.write("\r\x1b[K")
+                sys.stderr.flush()
+                self._drawn = False
+
+    def show(self) -> None:
+        with self._lock:
+            self._hidden = False
+            if any(self.total):
+                self._draw()
 
     def close(self) -> None:
-        sys.stderr.write("\r" + " " * 60 + "\r")
-        sys.stderr.flush()
+        self.hide()
 
 
 def run(
@@ -165,49 +192,44 @@ def run(
     bar = _Bar(len(tasks)) if progress else None
     if jobs == 1:
         direct = _DirectQueue(bar) if bar else None
-        for i, task in enumerate(tasks):
-            yield task, _run_one(task, i, direct)
-        if bar:
-            bar.close()
+        try:
+            for i, task in enumerate(tasks):
+                result = _run_one(task, i, direct)
+                yield from _between_bars(bar, task, result)
+        finally:
+            if bar:
+                bar.close()
         return
     ctx = mp.get_context("spawn")
-    manager = ctx.Manager() if bar else None
-    pq = manager.Queue() if manager else None
+    manager = None
+    pool = None
     stop = threading.Event()
     drawer = None
-    if bar and pq is not None:
-
-        def draw() -> None:
-            while not stop.is_set():
-                try:
-                    bar.update(*pq.get(timeout=0.2))
-                except queue.Empty:
-                    continue
-                except (EOFError, OSError):
-                    return
-
-        drawer = threading.Thread(target=draw, daemon=True)
-        drawer.start()
+    finished = False
     try:
         with _sigterm_as_interrupt():
-            pool = ProcessPoolExecutor(
-                max_workers=jobs,
-                mp_context=ctx,
-                initializer=_die_with_parent,
-                initargs=(os.getpid(),),
-            )
-            finished = False
-            try:
+            # spawn children start as `python -c`: keep the working folder off their path
+            with safe_import_path():
+                manager = ctx.Manager() if bar else None
+                pq = manager.Queue() if manager else None
+                pool = ProcessPoolExecutor(
+                    max_workers=jobs,
+                    mp_context=ctx,
+                    initializer=_die_with_parent,
+                    initargs=(os.getpid(),),
+                )
                 futures = [pool.submit(_run_one, t, i, pq) for i, t in enumerate(tasks)]
-                for task, fut in zip(tasks, futures, strict=True):
-                    yield task, fut.result()
-                finished = True
-            finally:
-                if finished:
-                    pool.shutdown(wait=True)
-                else:
-                    _terminate(pool)
+            if bar and pq is not None:
+                drawer = _start_drawer(bar, pq, stop)
+            for task, fut in zip(tasks, futures, strict=True):
+                yield from _between_bars(bar, task, fut.result())
+            finished = True
     finally:
+        if pool is not None:
+            if finished:
+                pool.shutdown(wait=True)
+            else:
+                _terminate(pool)
         stop.set()
         if drawer:
             drawer.join(timeout=1)
@@ -215,6 +237,33 @@ def run(
             bar.close()
         if manager:
             manager.shutdown()
+
+
+def _between_bars(bar: _Bar | None, task: ExportTask, result):
+    """Yield one result with the bar's line cleared while the caller prints it."""
+    if bar is None:
+        yield task, result
+        return
+    bar.hide()
+    yield task, result
+    bar.show()
+
+
+def _start_drawer(bar: _Bar, pq, stop: threading.Event) -> threading.Thread:
+    """A thread that draws the progress the children put on ``pq`` until ``stop``."""
+
+    def draw() -> None:
+        while not stop.is_set():
+            try:
+                bar.update(*pq.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+
+    drawer = threading.Thread(target=draw, daemon=True)
+    drawer.start()
+    return drawer
 
 
 class _DirectQueue:

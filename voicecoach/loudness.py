@@ -34,7 +34,7 @@ from typing import BinaryIO
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .resources import cache_root
+from .resources import cache_root, new_cache_temp
 
 TARGET_LUFS = -16.0
 MAX_TRUE_PEAK_DBTP = -1.0
@@ -661,11 +661,11 @@ class _SpanWriter:
 
     def __init__(self, path: Path, key: bytes):
         self.path, self.key = path, key
-        self.part = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        self.part: Path | None = None
         self.index = array("q")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.file: BinaryIO | None = open(self.part, "wb")  # noqa: SIM115 (closed in finish/abort)
+            fd, self.part = new_cache_temp(path)
+            self.file: BinaryIO | None = os.fdopen(fd, "wb")  # closed in finish/abort
         except OSError:
             self.file = None
 
@@ -687,6 +687,7 @@ class _SpanWriter:
             self.file.write(self.index.tobytes())
             self.file.write(_SPANS_TRAILER.pack(len(self.index) // 2, self.key, _SPANS_MAGIC))
             self.file.close()
+            assert self.part is not None
             os.replace(self.part, self.path)
         except OSError:
             self.abort()
@@ -697,8 +698,9 @@ class _SpanWriter:
             with contextlib.suppress(OSError):
                 self.file.close()
             self.file = None
-        with contextlib.suppress(OSError):
-            self.part.unlink()
+        if self.part is not None:
+            with contextlib.suppress(OSError):
+                self.part.unlink()
 
 
 def _open_spans(path: Path, key: bytes) -> tuple[int, np.ndarray, np.ndarray] | None:
@@ -1018,12 +1020,16 @@ def update_cache(
     if decision is not None:
         data.setdefault("decisions", {})[decision[0]] = decision[1]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
+        fd, tmp = new_cache_temp(path)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data))
         os.replace(tmp, path)
     except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def cached_measurement(path: Path | None) -> tuple[float, float] | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar, dataclass_transform
 
 from .errors import LibraryError, RenderError
+from .parser import _inside  # the include rule: inside a folder once links are followed
 from .resources import palettes_dir
 
 DEFAULT_PALETTE = "warm"
@@ -177,7 +178,9 @@ def load_palette(name_or_path: str | None, *, relative_to: Path | None = None) -
 
     A bare name (no slash, no ``.json``) is looked up among the built-in
     palettes; anything else is a path, relative to ``relative_to`` (the
-    script's folder) when not absolute.
+    script's folder) when not absolute. With ``relative_to`` (a path from a
+    script), the file must be inside that folder tree or the built-in
+    palettes once links are followed, like an include.
     """
     if name_or_path is None or not str(name_or_path).strip():
         name_or_path = DEFAULT_PALETTE
@@ -191,6 +194,16 @@ def load_palette(name_or_path: str | None, *, relative_to: Path | None = None) -
         path = Path(text).expanduser()
         if not path.is_absolute() and relative_to is not None:
             path = Path(relative_to) / path
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError) as e:  # a link loop
+            raise RenderError(f"cannot read palette file {path}: {e}") from e
+        if relative_to is not None and not any(
+            _inside(resolved, root) for root in (Path(relative_to), palettes_dir())
+        ):
+            raise RenderError(
+                f"palette {text!r} leads outside this script's folder and the built-in palettes"
+            )
         if not path.is_file():
             raise RenderError(f"palette file not found: {path}")
     path = path.resolve()

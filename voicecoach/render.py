@@ -158,10 +158,14 @@ def _load_array(
 def _save_array(path: Path | None, x: np.ndarray) -> None:
     if path is None:
         return
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    from .resources import new_cache_temp
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        fd, tmp = new_cache_temp(path)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
             np.save(f, x, allow_pickle=False)
         os.replace(tmp, path)
     except OSError:
