@@ -336,3 +336,16 @@ def test_unknown_tone_and_empty_duration():
     with pytest.raises(RenderError, match="unknown tone 'gong'"):
         synth_tone(palette, "gong", 100, SR)
     assert len(synth_tone(palette, "inhale", 0, SR)) == 0
+
+
+@pytest.mark.parametrize("name", ["warm", "bright"])
+def test_the_bell_rings_out_before_its_fade(name):
+    """Time rule 8: the bell decays on its own; the closing fade only tidies the last whisper."""
+    p = load_palette(name)
+    sr = 44_100
+    x = np.asarray(synth_tone(p, "bell", round(p.bell.length_s * sr), sr), dtype=np.float64)
+    energy = (x * x).sum(axis=1) if x.ndim > 1 else x * x
+    w = sr // 10
+    level_db = 10 * np.log10(energy[: len(energy) // w * w].reshape(-1, w).mean(axis=1) + 1e-30)
+    fade_start = round((p.bell.length_s - p.bell.fade_out_s) * sr) // w
+    assert level_db[fade_start - 1] - level_db.max() <= -30.0
