@@ -60,6 +60,7 @@ ESPEAK_POINTS: tuple[tuple[float, int, int], ...] = (
 # Piper, the joe voice (en_US-joe-medium), noise_w 0: (heard wpm, length_scale). Above
 # ~250 wpm the fixed pauses between sentences (and inside the model) keep it slower than 1/x.
 PIPER_POINTS: tuple[tuple[float, float], ...] = (
+    (77.6, 4.0),
     (94.3, 3.2),
     (115.3, 2.6),
     (132.6, 2.2),
