@@ -136,6 +136,11 @@ def test_the_noise_comes_from_the_seed_and_still_shapes_the_voice(joe_model_path
     _, first = backend.synthesize("Breathe in slowly.", 1.5)
     _, second = backend.synthesize("Breathe in slowly.", 1.5)
     assert np.array_equal(first, second)
+    # A bank shorter than the run needs is repeated by the graph, not an error.
+    monkeypatch.setattr(piper_noise, "_VALUES_PER_ID", 1)
+    _, short_bank = backend.synthesize("Breathe in slowly.", 1.5)
+    assert np.array_equal(short_bank, backend.synthesize("Breathe in slowly.", 1.5)[1])
+    monkeypatch.setattr(piper_noise, "_VALUES_PER_ID", 4096)
     monkeypatch.setattr(piper_noise, "_run_seed", lambda feeds: 12345)
     _, other_noise = backend.synthesize("Breathe in slowly.", 1.5)
     # Durations carry no noise (noise_w 0); only the trimmed edges may move.
@@ -161,6 +166,13 @@ def test_prose_is_spoken_at_the_rate_asked_as_heard(engine, rate_wpm):
     # A few prose lines of the library (Piper is slow): median words per minute of
     # the returned speech within 10% of the request.
     assert median_wpm(engine, FEW_PROSE, rate_wpm) == pytest.approx(rate_wpm, rel=0.10)
+
+
+def test_another_voice_is_measured_against_joe(engine, joe_model_path):
+    # A voice by path is not the table's own (no package): it is measured on the
+    # calibration lines. The joe model itself, measured so, must come out at 1.
+    assert engine.pace_factor(None) == 1.0
+    assert engine.pace_factor(str(joe_model_path)) == pytest.approx(1.0, abs=0.01)
 
 
 def test_short_cues_are_not_rushed(engine):

@@ -10,12 +10,12 @@ sequence starts, and a fresh session per utterance costs about a second.
 
 So the model is changed in memory when it is loaded (with the ``onnx``
 package, as piper-tts itself does for its alignment patch): every
-``RandomNormalLike`` node becomes a slice of a new graph input, a flat bank of
-noise, reshaped to the node's shape. ``SeededSession`` fills each bank with a
-generator seeded from a hash of that run's inputs (phoneme ids, scales,
-speaker), so one run's noise depends on nothing else; the bank is made long
-enough from the number of phoneme ids and tried again four times longer if
-the model needed more.
+``RandomNormalLike`` node becomes the start of a new graph input, a flat bank
+of noise, reshaped to the node's shape. ``SeededSession`` fills each bank
+with a generator seeded from a hash of that run's inputs (phoneme ids,
+scales, speaker), so one run's noise depends on nothing else. The bank is
+made long enough from the number of phoneme ids; should a run need more, the
+graph repeats the bank (still the same noise for the same input).
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ _NODE = "RandomNormalLike"
 _FLOAT = 1  # TensorProto.FLOAT
 # Noise values per phoneme id of the input, per unit of length_scale: the timbre noise
 # has the model's hidden channels (192 for the joe voice) per audio frame, and a phoneme
-# id lasts a few frames; measured here at most ~2,000 per id. Too few is retried.
+# id lasts a few frames; measured here at most ~2,000 per id.
 _VALUES_PER_ID = 4096
-_RETRIES = 3
-_GROWTH = 4
 
 
 @dataclass(frozen=True)
@@ -65,18 +63,22 @@ def seeded_noise_model(model_path: str) -> tuple[bytes, tuple[NoiseInput, ...]]:
         if int(attributes.get("dtype", _FLOAT)) != _FLOAT:
             raise ValueError(f"{node.name}: only float noise can be seeded")
         bank = f"voicecoach_noise_{len(inputs)}"
-        shape, size, starts, flat = (f"{bank}_{p}" for p in ("shape", "size", "starts", "flat"))
+        names = ("shape", "size", "zero", "one", "length", "over", "reps", "tiled", "flat")
+        shape, size, zero, one, length, over, reps, tiled, flat = (f"{bank}_{n}" for n in names)
         nodes.extend(
             [
+                # size = the number of values the node made: the product of its input's shape
                 helper.make_node("Shape", [node.input[0]], [shape]),
                 helper.make_node("ReduceProd", [shape], [size], keepdims=1),
-                helper.make_node(
-                    "Constant",
-                    [],
-                    [starts],
-                    value=helper.make_tensor(starts, onnx.TensorProto.INT64, [1], [0]),
-                ),
-                helper.make_node("Slice", [bank, starts, size], [flat]),
+                _int64_constant(zero, 0),
+                _int64_constant(one, 1),
+                # reps = ceil(size / length): the bank repeated when a run needs more
+                helper.make_node("Shape", [bank], [length]),
+                helper.make_node("Add", [size, length], [over]),
+                helper.make_node("Sub", [over, one], [f"{over}_1"]),
+                helper.make_node("Div", [f"{over}_1", length], [reps]),
+                helper.make_node("Tile", [bank, reps], [tiled]),
+                helper.make_node("Slice", [tiled, zero, size], [flat]),
                 helper.make_node("Reshape", [flat, shape], [node.output[0]]),
             ]
         )
@@ -110,24 +112,25 @@ class SeededSession:
         length_scale = float(scales[1]) if scales.size > 1 else 1.0
         values = int(ids.size * _VALUES_PER_ID * max(1.0, length_scale)) + _VALUES_PER_ID
         seed = _run_seed(feeds)
-        for attempt in range(_RETRIES + 1):
-            noise = {
-                n.name: _noise(seed, index, values, n.mean, n.scale)
-                for index, n in enumerate(self.noise_inputs)
-            }
-            try:
-                return self.session.run(output_names, {**feeds, **noise})
-            except Exception:
-                if attempt == _RETRIES:
-                    raise
-                values *= _GROWTH  # the bank was shorter than the model needed
-        raise AssertionError("unreachable")
+        noise = {
+            n.name: _noise(seed, index, values, n.mean, n.scale)
+            for index, n in enumerate(self.noise_inputs)
+        }
+        return list(self.session.run(output_names, {**feeds, **noise}))
 
     def get_inputs(self) -> Any:
         return self.session.get_inputs()
 
     def get_outputs(self) -> Any:
         return self.session.get_outputs()
+
+
+def _int64_constant(name: str, value: int) -> object:
+    from onnx import TensorProto, helper
+
+    return helper.make_node(
+        "Constant", [], [name], value=helper.make_tensor(name, TensorProto.INT64, [1], [value])
+    )
 
 
 def _run_seed(feeds: dict[str, np.ndarray]) -> int:
