@@ -336,3 +336,19 @@ def test_first_utterance_of_a_fresh_worker_has_the_asked_rate_and_voice(engine):
         finally:
             fresh.close()
         assert first == pytest.approx(reference, abs=0.03)
+
+
+def test_espeak_state_is_found_by_name_in_the_wheels_library(tmp_path):
+    # The reset depends on the library's symbol table: it must find every variable
+    # there, and find nothing (not crash) in a file that is not an ELF library.
+    import espeakng_loader
+
+    from voicecoach.speech.espeak_state import CARRIED_VARIABLES, elf_symbols
+
+    found = elf_symbols(espeakng_loader.get_library_path(), (*CARRIED_VARIABLES, "espeak_Synth"))
+    assert set(found) == {*CARRIED_VARIABLES, "espeak_Synth"}
+    assert found["Flutter_ix"][1] == 4 and found["echo_buf"][1] > 1000  # an int, a buffer
+    other = tmp_path / "not-a-library.so"
+    other.write_bytes(b"#!/bin/sh\n")
+    assert elf_symbols(str(other), CARRIED_VARIABLES) == {}
+    assert elf_symbols(str(tmp_path / "missing.so"), CARRIED_VARIABLES) == {}
