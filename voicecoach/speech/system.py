@@ -18,6 +18,15 @@ from typing import Any, TypedDict
 
 from voicecoach.errors import SpeechError
 from voicecoach.speech.engine import SpeechAudio, VoiceInfo
+from voicecoach.speech.pace import (
+    CALIBRATION_LINES,
+    ESPEAK_PACE,
+    ESPEAK_REFERENCE,
+    ESPEAK_REFERENCE_WPM,
+    ESPEAK_TABLE_VOICE,
+    espeak_settings,
+    voice_factor,
+)
 from voicecoach.speech.trim import TRIM_RECIPE
 from voicecoach.speech.worker import (
     DEFAULT_CALL_TIMEOUT_S,
@@ -27,8 +36,11 @@ from voicecoach.speech.worker import (
 )
 
 DEFAULT_WORKERS = 3
-MIN_RATE_WPM = 80  # eSpeak NG's range
+MIN_RATE_WPM = 80  # eSpeak NG's range of its own rate setting
 MAX_RATE_WPM = 450
+# Bump when what the worker does to an utterance changes (v2: eSpeak's carried-over
+# state reset before each utterance, see espeak_state).
+SYNTHESIS_VERSION = 2
 # Preferred default voices on Linux, best first (eSpeak NG 1.5x ids, lower-cased by pyttsx3).
 _LINUX_DEFAULT_VOICES = ("gmw/en-us", "en-us", "gmw/en", "en")
 _INSTALL_HINT = (
@@ -48,7 +60,7 @@ class _WorkerOptions(TypedDict):
 
 
 def clamp_rate_wpm(rate_wpm: int) -> int:
-    """The nearest speaking rate the engine accepts (words per minute)."""
+    """The nearest rate setting eSpeak accepts (its own words per minute, not as heard)."""
     return max(MIN_RATE_WPM, min(MAX_RATE_WPM, int(rate_wpm)))
 
 
@@ -63,7 +75,8 @@ def _identity() -> str:
         backend = "sapi5"
     else:
         backend = sys.platform
-    return f"system:pyttsx3-{pyttsx3_version}:{backend}:{TRIM_RECIPE}"
+    synthesis = f"v{SYNTHESIS_VERSION}:{ESPEAK_PACE}"
+    return f"system:pyttsx3-{pyttsx3_version}:{backend}:{synthesis}:{TRIM_RECIPE}"
 
 
 def _installed_version(distribution: str) -> str:
@@ -125,9 +138,11 @@ class SystemEngine:
         self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
         self._voices: list[VoiceInfo] | None = None
         self._resolved: dict[str | None, str | None] = {}
+        self._factor_lock = threading.Lock()
+        self._factors: dict[str | None, float] = {}
 
     def identity(self) -> str:
-        """``system:pyttsx3-<version>:<backend>:<trim recipe>``; cheap, starts nothing."""
+        """``system:pyttsx3-<ver>:<backend>:v<n>:<pace>:<trim recipe>``; cheap, starts nothing."""
         return _identity()
 
     def voices(self) -> list[VoiceInfo]:
@@ -148,7 +163,11 @@ class SystemEngine:
         return list(self._voices)
 
     def synthesize(self, text: str, *, voice: str | None, rate_wpm: int) -> SpeechAudio:
-        """Speak ``text`` into trimmed float32 mono audio at the engine's rate."""
+        """Speak ``text`` into trimmed float32 mono audio, ``rate_wpm`` words per minute as heard.
+
+        eSpeak's own rate and word gap come from the measured table in
+        ``voicecoach.speech.pace``; the same arguments always give the same samples.
+        """
         import numpy as np  # here: a warm `plan` never synthesises, nor needs numpy
 
         from voicecoach.speech.trim import pcm16_to_float32, trim_silence
@@ -156,9 +175,36 @@ class SystemEngine:
         if not text.strip():  # nothing to say: no need to start a worker
             return SpeechAudio(samples=np.zeros(0, dtype=np.float32), sample_rate=22_050)
         voice_id = self.resolve_voice(voice)
-        sample_rate, pcm = self._call("synthesize", text, voice_id, clamp_rate_wpm(rate_wpm))
+        espeak_rate, word_gap_10ms = espeak_settings(rate_wpm / self.pace_factor(voice_id))
+        sample_rate, pcm = self._call(
+            "synthesize", text, voice_id, clamp_rate_wpm(espeak_rate), word_gap_10ms
+        )
         samples = trim_silence(pcm16_to_float32(pcm), sample_rate)
         return SpeechAudio(samples=samples, sample_rate=sample_rate)
+
+    def pace_factor(self, voice_id: str | None) -> float:
+        """How much faster ``voice_id`` speaks than the rate table's voice (1.0 for that voice).
+
+        Measured on its first use in this engine: ``CALIBRATION_LINES`` at the
+        reference setting (about 0.2 s of work). See ``voicecoach.speech.pace``.
+        """
+        if sys.platform.startswith("linux") and voice_id == ESPEAK_TABLE_VOICE:
+            return 1.0
+        from voicecoach.speech.trim import pcm16_to_float32, trim_silence
+
+        with self._factor_lock:
+            if voice_id not in self._factors:
+                durations_s = []
+                for line in CALIBRATION_LINES:
+                    sample_rate, pcm = self._call("synthesize", line, voice_id, *ESPEAK_REFERENCE)
+                    samples = trim_silence(pcm16_to_float32(pcm), sample_rate)
+                    durations_s.append(len(samples) / sample_rate)
+                # A voice that says nothing for these lines keeps the table as it is.
+                factor = (
+                    voice_factor(durations_s, ESPEAK_REFERENCE_WPM) if min(durations_s) > 0 else 1.0
+                )
+                self._factors[voice_id] = factor
+            return self._factors[voice_id]
 
     def resolve_voice(self, voice: str | None) -> str | None:
         """The engine's voice id for a user's voice id or name (case-insensitive).

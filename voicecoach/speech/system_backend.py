@@ -22,6 +22,7 @@ _FILE_WAIT_S = 30.0  # the parent's call timeout normally fires first
 _FILE_POLL_S = 0.001
 _EMPTY_RETRIES = 2
 _IDLE_WAIT_S = 5.0
+_ESPEAK_WORDGAP = 7  # espeakWORDGAP in speak_lib.h (pyttsx3 has no name for it)
 
 
 class SystemBackend:
@@ -44,12 +45,20 @@ class SystemBackend:
         self._engine.runAndWait()
         self._dir = tempfile.mkdtemp(prefix="voicecoach-tts-")
         self._is_playing = None
+        self._set_parameter = None
+        self._reset_state = None
         if sys.platform.startswith("linux"):
+            import espeakng_loader
             from pyttsx3.drivers import _espeak
 
+            from voicecoach.speech.espeak_state import StateReset
+
             self._is_playing = _espeak.IsPlaying
+            self._set_parameter = _espeak.SetParameter
+            self._reset_state = StateReset(espeakng_loader.get_library_path())
         self._voice_id: str | None = None  # as last set, to skip needless changes
         self._rate_wpm: int | None = None
+        self._word_gap_10ms: int | None = None
         self._count = 0
         self.idle_waits = 0
         self.empty_retries = 0
@@ -61,23 +70,32 @@ class SystemBackend:
             rows.append((str(v.id), str(v.name), languages))
         return rows
 
-    def synthesize(self, text: str, voice_id: str | None, rate_wpm: int) -> tuple[int, bytes]:
+    def synthesize(
+        self, text: str, voice_id: str | None, rate_wpm: int, word_gap_10ms: int = 0
+    ) -> tuple[int, bytes]:
         """One utterance per ``runAndWait``; returns (sample rate in Hz, 16-bit PCM).
+
+        ``rate_wpm`` is eSpeak's own rate setting and ``word_gap_10ms`` its extra
+        pause between words (eSpeak NG only), as ``voicecoach.speech.pace`` chose
+        them. eSpeak's carried-over state is reset first (``espeak_state``), so
+        the audio depends on these arguments only, not on earlier utterances.
 
         An empty result for text with letters or digits (the race that
         ``_wait_until_idle`` prevents) is made again, at most ``_EMPTY_RETRIES`` times.
         """
         for _ in range(_EMPTY_RETRIES + 1):
-            rate, pcm = self._synthesize_once(text, voice_id, rate_wpm)
+            rate, pcm = self._synthesize_once(text, voice_id, rate_wpm, word_gap_10ms)
             if pcm or not any(ch.isalnum() for ch in text):
                 break
             self.empty_retries += 1
             # The cancel that emptied it may also have dropped a queued voice or
             # rate change inside eSpeak: set both again.
-            self._voice_id = self._rate_wpm = None
+            self._voice_id = self._rate_wpm = self._word_gap_10ms = None
         return rate, pcm
 
-    def _synthesize_once(self, text: str, voice_id: str | None, rate_wpm: int) -> tuple[int, bytes]:
+    def _synthesize_once(
+        self, text: str, voice_id: str | None, rate_wpm: int, word_gap_10ms: int
+    ) -> tuple[int, bytes]:
         self._count += 1
         path = os.path.join(self._dir, f"u{self._count}.wav")
         if voice_id is not None and voice_id != self._voice_id:
@@ -86,7 +104,12 @@ class SystemBackend:
         if rate_wpm != self._rate_wpm:
             self._engine.setProperty("rate", rate_wpm)
             self._rate_wpm = rate_wpm
+        if self._set_parameter is not None and word_gap_10ms != self._word_gap_10ms:
+            self._set_parameter(_ESPEAK_WORDGAP, word_gap_10ms, 0)
+            self._word_gap_10ms = word_gap_10ms
         self._wait_until_idle()
+        if self._reset_state is not None:
+            self._reset_state()
         self._engine.save_to_file(text, path)
         self._engine.runAndWait()
         try:
@@ -116,6 +139,9 @@ class SystemBackend:
         return {
             "idle_waits": self.idle_waits,
             "empty_retries": self.empty_retries,
+            "state_reset_complete": int(
+                self._reset_state is not None and self._reset_state.complete
+            ),
         }
 
     def close(self) -> None:
