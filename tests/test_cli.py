@@ -92,7 +92,7 @@ def test_plan_table_shows_sections_and_total(capsys):
         (["plan", "no-such-file.md"], 1, "no such script file: no-such-file.md"),
         (["plan", "upper-bak"], 1, "did you mean upper-back"),
         (["plan", str(SPEC_EXAMPLE), "--sample-rate", "12345"], 2, "sample rate must be one of"),
-        (["export", "a.md", "b.md", "-o", "out.wav"], 2, "-o must be an existing folder"),
+        (["export", "a.md", "b.md", "-o", "out.wav"], 2, "-o must be a folder"),
         (["plan", ""], 2, "no script given"),
         (["new", "/proc/no-such-dir/x"], 1, "cannot write /proc/no-such-dir/x.md"),
     ],

@@ -16,7 +16,7 @@ import pytest
 from voicecoach.errors import RenderError, UsageError
 from voicecoach.palette import load_palette
 from voicecoach.plan import Event, Plan
-from voicecoach.render import render_blocks
+from voicecoach.render import DUCK_HOLD_GAP_S, duck_regions, render_blocks
 from voicecoach.script import Settings
 from voicecoach.speech.engine import SpeechAudio
 
@@ -352,6 +352,118 @@ def test_tones_duck_at_least_12_db_under_speech_before_it_starts_and_recover_aft
     down = np.flatnonzero(partly[s - ms(200) : s])
     up = np.flatnonzero(partly[e : e + ms(200)])
     assert down[-1] - down[0] > ms(25) and up[-1] - up[0] > ms(25)
+
+
+def tone_gain_db(tone: Event, words: list[Event], voices, duration: int, window: int = ms(10)):
+    """The tone's gain in the mix, window by window: (full mix - the words alone) / the tone alone.
+
+    Returns (window starts, gain in dB); the voice cancels out exactly, so this is
+    the tone-only signal however loud the words are.
+    """
+    share = render(make_plan([tone, *words], duration), voices) - render(
+        make_plan(words, duration), voices
+    )
+    alone = render(make_plan([tone], duration))
+    starts = np.arange(tone.start_sample + ms(700), tone.end_sample - ms(700) - window, window)
+    gains = np.array([db(rms(share[a : a + window]) / rms(alone[a : a + window])) for a in starts])
+    return starts, gains
+
+
+def countdown(first: int, apart_s: float, count: int = 5, word_s: float = 0.45):
+    """``count`` short words, ``apart_s`` from start to start, the first at sample ``first``."""
+    voices = Voices({f"w{i}": fake_voice(word_s, 120.0 + 10 * i) for i in range(count)})
+    words = [
+        speech_event(f"w{i}", first + int(round(i * apart_s * SR)), voices.table[f"w{i}"])
+        for i in range(count)
+    ]
+    return words, voices
+
+
+def test_a_countdown_keeps_the_tone_ducked_between_its_words():
+    """Time rule 4: words 1 s apart duck the tone once, not five times (no pumping)."""
+    depth = WARM.ducking.depth_db
+    words, voices = countdown(3 * SR, apart_s=1.0)
+    stroke = tone_event("stroke", SR, 11 * SR, variant="up")
+    starts, gains = tone_gain_db(stroke, words, voices, 12 * SR)
+    during = (starts >= words[0].start_sample) & (starts + ms(10) <= words[-1].end_sample)
+    assert during.sum() > 350  # about 4.5 s of 10 ms windows, gaps between words included
+    # down by the palette's depth (>= 12 dB) the whole time, in the gaps as under the words
+    assert np.all(np.abs(gains[during] + depth) < 0.1)
+    assert depth >= 12
+    # before the countdown and after it the tone is at its full level again
+    assert np.all(np.abs(gains[starts + ms(10) <= words[0].start_sample - ms(300)]) < 0.05)
+    assert np.all(np.abs(gains[starts >= words[-1].end_sample + ms(300)]) < 0.05)
+
+
+def test_words_3_s_apart_let_the_tone_come_back_up_between_them():
+    words, voices = countdown(3 * SR, apart_s=3.0, count=2)
+    stroke = tone_event("stroke", SR, 10 * SR, variant="down")
+    starts, gains = tone_gain_db(stroke, words, voices, 11 * SR)
+    gap = (starts >= words[0].end_sample + ms(300)) & (
+        starts + ms(10) <= words[1].start_sample - ms(300)
+    )
+    assert gap.sum() > 150
+    assert np.all(np.abs(gains[gap]) < 0.05)  # back at full level between the words
+    under = [(starts >= w.start_sample) & (starts + ms(10) <= w.end_sample) for w in words]
+    for u in under:
+        assert np.all(np.abs(gains[u] + WARM.ducking.depth_db) < 0.1)
+
+
+@pytest.mark.parametrize("name", ["warm", "bright"])
+def test_words_that_start_with_their_tone_duck_it_from_its_first_sample_and_let_it_up_gently(
+    name,
+):
+    """Time rule 7 puts a guided cycle's words over its tone's start: the duck must be calm there."""
+    palette = load_palette(name)
+    voice = fake_voice(0.8)
+    voices = Voices({"in": voice})
+    inhale = tone_event("inhale", 2 * SR, 6 * SR)
+    words = [speech_event("in", inhale.start_sample, voice)]  # "breathe in", with the tone
+    window = ms(5)
+    full = render(make_plan([inhale, *words], 7 * SR), voices, palette=palette)
+    share = full - render(make_plan(words, 7 * SR), voices, palette=palette)
+    alone = render(make_plan([inhale], 7 * SR), palette=palette)
+    starts = np.arange(inhale.start_sample, inhale.end_sample - window, window)
+    gains = np.array([db(rms(share[a : a + window]) / rms(alone[a : a + window])) for a in starts])
+    end = words[0].end_sample
+    under = starts + window <= end
+    assert np.all(gains[under] <= -12) and np.all(gains[under] <= -palette.ducking.depth_db + 0.1)
+    ramp_end = end + ms(palette.ducking.ramp_s * 1000)
+    rising = (starts >= end) & (starts + window <= ramp_end)
+    steps = np.diff(gains[rising])
+    assert rising.sum() >= 20  # at least 100 ms of return, not a jump
+    assert np.all(steps > 0) and np.max(steps) < 1.5  # smooth: under 1.5 dB per 5 ms
+    assert np.all(np.abs(gains[starts >= ramp_end]) < 0.05)
+
+
+def test_duck_regions_join_speech_less_than_1_5_s_apart():
+    def at(start_s: float, end_s: float) -> Event:
+        return Event("speech", int(start_s * SR), int(end_s * SR), 1)
+
+    gap = int(DUCK_HOLD_GAP_S * SR)
+    assert DUCK_HOLD_GAP_S == 1.5
+    words = [at(1, 1.5), at(2.5, 3), at(3.5, 4)]
+    assert duck_regions(words, gap) == ([SR], [4 * SR])
+    # exactly 1.5 s of quiet is long enough for the tone to come back; a sample less is not
+    a = Event("speech", 0, SR, 1)
+    assert duck_regions([a, Event("speech", SR + gap, 3 * SR + gap, 1)], gap) == (
+        [0, SR + gap],
+        [SR, 3 * SR + gap],
+    )
+    assert duck_regions([a, Event("speech", SR + gap - 1, 3 * SR, 1)], gap) == ([0], [3 * SR])
+    # overlapping or nested speech (a plan may hold both) is one region; order does not matter
+    assert duck_regions([at(2, 3), at(0, 5), at(4, 6)], gap) == ([0], [6 * SR])
+    assert duck_regions([], gap) == ([], [])
+
+
+def test_a_held_duck_renders_the_same_from_any_start_and_block_size():
+    words, voices = countdown(3 * SR, apart_s=1.0)
+    stroke = tone_event("stroke", SR, 11 * SR, variant="up")
+    plan = make_plan([stroke, *words], 12 * SR)
+    full = render(plan, voices)
+    assert np.array_equal(render(plan, voices, block_frames=777), full)
+    inside_gap = words[1].end_sample + ms(100)  # between two words, where the duck is held
+    assert np.array_equal(render(plan, voices, start_sample=inside_gap), full[inside_gap:])
 
 
 def test_voice_tone_and_overall_gains_are_honoured():

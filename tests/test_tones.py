@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+import pyloudnorm
 import pytest
 
+from tests.meters import pyloudnorm_span_lufs
 from voicecoach.errors import LibraryError, RenderError
 from voicecoach.palette import Palette, load_palette, palette_names
 from voicecoach.resources import palettes_dir
-from voicecoach.tones import TONES, db_to_gain, synth_tone
+from voicecoach.tones import TONES, db_to_gain, synth_tone, tone_loudness_lufs
 
 SR = 44_100
 PALETTES = ("warm", "bright")
@@ -114,6 +117,14 @@ def test_partial_palette_takes_the_rest_from_its_base(tmp_path: Path):
             json.dumps({"base": "warm", "bell": {"fade_out_s": 20}}),
             "'bell.fade_out_s' must be shorter",
         ),
+        (
+            json.dumps({"base": "warm", "bell": {"level_db": -8}}),
+            "field 'bell.level_db' is now 'bell.loudness_lufs': palette levels are loudness now",
+        ),
+        (
+            json.dumps({"base": "warm", "tick": {"loudness_lufs": -3}}),
+            "'tick.loudness_lufs' must be between -60 and -10, got -3",
+        ),
     ],
 )
 def test_bad_palette_file_is_a_render_error_naming_file_and_field(
@@ -147,20 +158,90 @@ def test_length_s_only_for_fixed_length_tones():
 @pytest.mark.parametrize("name", PALETTES)
 @pytest.mark.parametrize("tone", TONES)
 @pytest.mark.parametrize("sample_rate", [8_000, 44_100, 48_000])
-def test_tone_shape_level_and_silent_ends(name, tone, sample_rate):
+def test_tone_shape_loudness_and_silent_ends(name, tone, sample_rate):
     palette = load_palette(name)
     n = natural_samples(palette, tone, sample_rate)
     x = synth_tone(palette, tone, n, sample_rate)
     assert x.dtype == np.float32 and x.ndim == 1 and len(x) == n
     assert np.all(np.isfinite(x))
-    level = db_to_gain(getattr(palette, tone).level_db)
-    assert np.max(np.abs(x)) == pytest.approx(level, rel=1e-4)
+    # the palette's level is the tone's loudness over its span, by an independent meter
+    target = getattr(palette, tone).loudness_lufs
+    assert pyloudnorm_span_lufs(x, sample_rate) == pytest.approx(target, abs=0.01)
+    assert tone_loudness_lufs(x, sample_rate) == pytest.approx(target, abs=0.01)
+    peak = float(np.max(np.abs(x)))
+    assert peak < db_to_gain(-6.0)  # loudness-set levels leave plenty of headroom
     # faded at both ends: no click at onset or offset
     onset = max(2, sample_rate // 10_000)  # 0.1 ms: a step here would click
-    assert np.max(np.abs(x[:onset])) < 0.02 * level
+    assert np.max(np.abs(x[:onset])) < 0.02 * peak
     edge = max(1, sample_rate // 1000)  # 1 ms
-    assert np.max(np.abs(x[-edge:])) < 0.01 * level
-    assert abs(x[-1]) < 1e-3 * level
+    assert np.max(np.abs(x[-edge:])) < 0.01 * peak
+    assert abs(x[-1]) < 1e-3 * peak
+
+
+@pytest.mark.parametrize("name", PALETTES)
+def test_a_steady_hum_and_a_swelling_breath_at_one_level_are_equally_loud(name):
+    """The point of loudness levels: by peak, the steady stroke came out 5 dB over the breath."""
+    palette = dataclasses.replace(
+        load_palette(name),
+        stroke=dataclasses.replace(load_palette(name).stroke, loudness_lufs=-30.0),
+        inhale=dataclasses.replace(load_palette(name).inhale, loudness_lufs=-30.0),
+    )
+    hum = synth_tone(palette, "stroke", 4 * SR, SR, variant="up")
+    breath = synth_tone(palette, "inhale", 4 * SR, SR)
+    hum_lufs, breath_lufs = pyloudnorm_span_lufs(hum, SR), pyloudnorm_span_lufs(breath, SR)
+    assert hum_lufs == pytest.approx(breath_lufs, abs=0.01)
+    # ... while their peaks differ by several dB: equal peaks would not have been equal loudness
+    peak_db = 20 * np.log10(np.max(np.abs(breath)) / np.max(np.abs(hum)))
+    assert abs(peak_db) > 3
+
+
+@pytest.mark.parametrize("seconds", [2.0, 4.0, 7.5])
+def test_a_stretching_tone_has_its_level_whatever_its_length(seconds):
+    palette = load_palette("warm")
+    n = int(seconds * SR)
+    for tone in ("inhale", "exhale", "stroke"):
+        x = synth_tone(palette, tone, n, SR, variant="up" if tone == "stroke" else "")
+        target = getattr(palette, tone).loudness_lufs
+        assert pyloudnorm_span_lufs(x, SR) == pytest.approx(target, abs=0.01)
+    down = synth_tone(palette, "stroke", n, SR, variant="down")
+    expected = palette.stroke.loudness_lufs + palette.stroke.down_gain_db
+    assert pyloudnorm_span_lufs(down, SR) == pytest.approx(expected, abs=0.01)
+
+
+def test_a_tone_shorter_than_400_ms_is_measured_over_one_400_ms_block():
+    palette = load_palette("warm")
+    n = natural_samples(palette, "tick")
+    assert n < 0.4 * SR
+    tick = synth_tone(palette, "tick", n, SR)
+    # over its own 0.25 s it would read louder; over one gating block it reads its level
+    assert pyloudnorm_span_lufs(tick, SR) == pytest.approx(palette.tick.loudness_lufs, abs=0.01)
+    own_span = pyloudnorm_span_lufs(tick, SR, min_window_s=0.0)
+    assert own_span == pytest.approx(palette.tick.loudness_lufs + 10 * np.log10(0.4 * SR / n), 0.01)
+    # and padding the span with silence (a longer plan span) does not change the figure
+    assert tone_loudness_lufs(np.pad(tick, (0, SR // 10)), SR) == pytest.approx(
+        palette.tick.loudness_lufs, abs=0.01
+    )
+
+
+def test_frequency_domain_k_weighting_equals_filtering_in_time():
+    t = np.arange(3 * SR) / SR
+    for f_hz in (60.0, 997.0, 6000.0):
+        x = 0.1 * np.sin(2 * np.pi * f_hz * t)
+        stereo = np.stack([x, x], axis=1)
+        gated = pyloudnorm.Meter(SR).integrated_loudness(stereo)  # steady: gating changes nothing
+        assert tone_loudness_lufs(x, SR) == pytest.approx(gated, abs=0.01)
+    assert tone_loudness_lufs(np.zeros(100), SR) == -np.inf
+
+
+@pytest.mark.parametrize("name", PALETTES)
+@pytest.mark.parametrize("tone", ["ready", "tick", "bell"])
+def test_struck_tones_have_no_harsh_attack(name, tone):
+    """Calm for eyes closed: every strike rises over several milliseconds, not in one step."""
+    palette = load_palette(name)
+    x = np.abs(synth_tone(palette, tone, natural_samples(palette, tone), SR))
+    peak = float(x.max())
+    assert float(x[: SR // 1000].max()) < 0.1 * peak  # the first millisecond
+    assert float(x[: 2 * SR // 1000].max()) < 0.35 * peak  # the first two
 
 
 @pytest.mark.parametrize("tone", TONES)
@@ -255,3 +336,16 @@ def test_unknown_tone_and_empty_duration():
     with pytest.raises(RenderError, match="unknown tone 'gong'"):
         synth_tone(palette, "gong", 100, SR)
     assert len(synth_tone(palette, "inhale", 0, SR)) == 0
+
+
+@pytest.mark.parametrize("name", ["warm", "bright"])
+def test_the_bell_rings_out_before_its_fade(name):
+    """Time rule 8: the bell decays on its own; the closing fade only tidies the last whisper."""
+    p = load_palette(name)
+    sr = 44_100
+    x = np.asarray(synth_tone(p, "bell", round(p.bell.length_s * sr), sr), dtype=np.float64)
+    energy = (x * x).sum(axis=1) if x.ndim > 1 else x * x
+    w = sr // 10
+    level_db = 10 * np.log10(energy[: len(energy) // w * w].reshape(-1, w).mean(axis=1) + 1e-30)
+    fade_start = round((p.bell.length_s - p.bell.fade_out_s) * sr) // w
+    assert level_db[fade_start - 1] - level_db.max() <= -30.0

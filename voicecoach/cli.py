@@ -1,7 +1,8 @@
 """The ``voicecoach`` command: a thin layer over ``voicecoach.session``.
 
 Exit codes: 0 ok; 1 an error in a script or at run time; 2 bad usage;
-130 interrupted. No input prints a traceback: a ``VoicecoachError`` becomes
+130 interrupted (Ctrl-C); 143 or 129 when ``play`` is stopped by SIGTERM or
+SIGHUP (it restores the terminal and says where to resume, as for Ctrl-C). No input prints a traceback: a ``VoicecoachError`` becomes
 its message, and an internal bug becomes one line naming the file that holds
 the full report.
 """
@@ -9,9 +10,12 @@ the full report.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import math
 import os
+import re
+import signal
 import sys
 import tempfile
 import time
@@ -22,14 +26,20 @@ import click
 
 from . import __version__
 from .errors import Diagnostic, ScriptError, UsageError, VoicecoachError
+from .printable import printable, printable_json
 from .units import format_clock
 
 LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
 ENGINE_CHOICE = click.Choice(["system", "piper"])
 
 
+def _echo(message: str = "", **kwargs) -> None:
+    """``click.echo`` for text that may hold a script's words: control characters escaped."""
+    click.echo(printable(message), **kwargs)
+
+
 def _err(message: str) -> None:
-    click.echo(f"voicecoach: error: {message}", err=True)
+    _echo(f"voicecoach: error: {message}", err=True)
 
 
 def _session_options(f):
@@ -79,7 +89,7 @@ def _announce_speech(session, *, always: bool) -> None:
         if tty:
             click.echo(f"\rpreparing speech: {done}/{total} phrases", err=True, nl=done == total)
         elif done == 0:
-            click.echo(
+            _echo(
                 f"voicecoach: preparing speech for {total} phrase{'s' * (total != 1)} (once; later runs use the cache)",
                 err=True,
             )
@@ -89,7 +99,7 @@ def _announce_speech(session, *, always: bool) -> None:
 
 def _print_diagnostics(diags, *, stream_err: bool = True) -> None:
     for d in diags:
-        click.echo(d.format(), err=stream_err)
+        _echo(d.format(), err=stream_err)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -155,11 +165,11 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
         for name, diags, fatal in results:
             _print_diagnostics(diags, stream_err=False)
             if fatal:
-                click.echo(f"{name}: error: {fatal}")
+                _echo(f"{name}: error: {fatal}")
             n_err = sum(d.is_error for d in diags) + (1 if fatal else 0)
             n_warn = sum(not d.is_error for d in diags)
             status = "ok" if n_err == 0 else "FAILED"
-            click.echo(
+            _echo(
                 f"{name}: {status} ({n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)})"
             )
     sys.exit(1 if any_error else 0)
@@ -179,15 +189,33 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
     help="Sample rate of the plan's times.",
 )
 @click.option("--json", "as_json", is_flag=True, help="The timeline as JSON (the spec's schema).")
-def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
-    """Show the timed plan of a script: every cue, section lengths, total."""
+@click.option(
+    "--svg",
+    "svg_path",
+    metavar="OUT.svg",
+    help="Also draw the timeline as a picture (SVG): sections, a lane per kind of cue, m:ss.",
+)
+def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path) -> None:
+    """Show the timed plan of a script: every cue, section lengths, total.
+
+    With --svg alone, only the picture is written (no table); with --json too, the JSON
+    still goes to standard output.
+    """
     from .session import load
 
     with load(script, **_overrides(level, voice, rate_wpm, engine)) as session:
         _announce_speech(session, always=False)
         p = session.plan(sample_rate=sample_rate)
+    if svg_path is not None:
+        from .timeline import write_svg
+
+        write_svg(p, svg_path)
+        click.echo(f"wrote {svg_path} ({format_clock(p.duration_s)})", err=as_json)
     if as_json:
-        click.echo(json.dumps(p.to_json(), indent=1, ensure_ascii=False))
+        click.echo(printable_json(json.dumps(p.to_json(), indent=1, ensure_ascii=False)))
+        return
+    if svg_path is not None:
+        _print_diagnostics(p.warnings)
         return
     _print_plan_table(p)
     _print_diagnostics(p.warnings)
@@ -195,14 +223,13 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json) -> None:
 
 def _print_plan_table(p) -> None:
     sr = p.sample_rate
-    click.echo(
-        f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})"
-    )
-    click.echo(f"{'time':>8}  {'section':<34} {'cue':<8} text")
+    _echo(f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})")
+    _echo(f"{'time':>8}  {'section':<34} {'cue':<8} text")
     starts = [s.start_sample for s in p.sections]
     for e in p.events:
         # the section an event belongs to: the last one starting at or before it
         current = p.sections[max(0, bisect.bisect_right(starts, e.start_sample) - 1)].title
+        current = printable(current)  # escaped before it is cut and padded to its column
         if e.kind == "speech":
             what = e.text
         elif e.kind == "tone":
@@ -211,14 +238,14 @@ def _print_plan_table(p) -> None:
             what = f"{(e.end_sample - e.start_sample) / sr:.2f} s"
         t = e.start_sample / sr
         stamp = f"{int(t // 60)}:{t % 60:06.3f}"
-        click.echo(f"{stamp:>8}  {current[:34]:<34} {e.kind:<8} {what}")
-    click.echo("")
-    click.echo("sections:")
+        _echo(f"{stamp:>8}  {current[:34]:<34} {e.kind:<8} {what}")
+    _echo("")
+    _echo("sections:")
     for s in p.sections:
-        click.echo(
+        _echo(
             f"  {format_clock(s.start_sample / sr):>7}  {format_clock((s.end_sample - s.start_sample) / sr):>6}  {s.title}"
         )
-    click.echo(f"total: {format_clock(p.duration_s)} ({p.duration_s:.3f} s)")
+    _echo(f"total: {format_clock(p.duration_s)} ({p.duration_s:.3f} s)")
 
 
 # ---- export -----------------------------------------------------------------
@@ -230,7 +257,7 @@ def _print_plan_table(p) -> None:
     "-o",
     "--output",
     type=click.Path(),
-    help="Output file (one script) or folder. Default: <script>.wav here.",
+    help="Output file (one script) or folder (made if missing). Default: <script>.wav here.",
 )
 @click.option(
     "--format",
@@ -259,9 +286,22 @@ def export(
 ) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
     from . import export_jobs
+    from .export import format_for, names_audio_file
 
-    if len(scripts) > 1 and output and not Path(output).is_dir():
-        raise UsageError("with several scripts, -o must be an existing folder")
+    if output and fmt and len(scripts) == 1 and not Path(output).is_dir():
+        format_for(output, fmt)  # a format that contradicts the name: refused before any work
+    if len(scripts) > 1 and output:
+        folder = Path(output)
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"with several scripts, -o must be a folder, and {output} is a file")
+        if not folder.exists() and names_audio_file(folder):
+            raise UsageError(
+                f"with several scripts, -o must be a folder, and {output} is named like a file"
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot make the folder {output}: {e.strerror or e}") from e
     tasks = [
         export_jobs.ExportTask(
             s, output, fmt, captions, sample_rate, _overrides(level, voice, rate_wpm, engine)
@@ -279,7 +319,7 @@ def export(
             failures += 1
         else:
             extra = f", captions {result.captions_path}" if result.captions_path else ""
-            click.echo(
+            _echo(
                 f"wrote {result.path} ({format_clock(result.duration_s)}, {result.format}, "
                 f"{result.integrated_lufs:.1f} LUFS, true peak {result.true_peak_dbtp:.1f} dBTP{extra})"
             )
@@ -290,11 +330,16 @@ def export(
 
 
 def _parse_from(value: str | None, plan) -> int:
-    """``--from``: a time (``90``, ``1:30``, ``12:31``, ``45s``) or a section title (prefix, any case)."""
+    """``--from``: a time or a section title (prefix, any case).
+
+    Times: seconds (``120``, ``1.5``), a duration as in scripts (``90s``,
+    ``2m``, ``2m30s``), or a clock time (``1:30``, ``1:02:05``: minutes and
+    seconds below 60, as ``play`` prints them).
+    """
     if not value:
         return 0
     v = value.strip()
-    seconds = _parse_clock(v)
+    seconds = _parse_time(v)
     if seconds is not None:
         start = int(round(seconds * plan.sample_rate))
         if start >= plan.duration_samples:
@@ -306,24 +351,36 @@ def _parse_from(value: str | None, plan) -> int:
     if not matches:
         titles = ", ".join(repr(s.title) for s in plan.sections)
         raise UsageError(
-            f"--from {value!r}: no time and no section of that name (sections: {titles})"
+            f"--from {value!r}: no time and no section of that name (sections: {titles}); "
+            "a time is written like 120, 2m, 2m30s or 2:30"
         )
     return matches[0].start_sample
 
 
-def _parse_clock(v: str) -> float | None:
-    v = v.lower().removesuffix("s")
-    parts = v.split(":")
+_SECONDS_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+_CLOCK_FROM_RE = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)")
+
+
+def _parse_time(v: str) -> float | None:
+    """Seconds from ``120``, ``2m30s`` or ``1:02:05``; None when ``v`` is not shaped like a time."""
+    from ._tokens import parse_single_duration_s
+
+    if _SECONDS_RE.fullmatch(v):
+        return float(v)
+    clock = _CLOCK_FROM_RE.fullmatch(v)
+    if clock:
+        hours, minutes, secs = clock.groups()
+        if hours is not None and len(minutes) != 2:
+            raise UsageError(f"--from {v}: write the minutes of a clock time with two digits")
+        if len(secs.split(".")[0]) != 2 or float(secs) >= 60 or (hours and int(minutes) >= 60):
+            raise UsageError(
+                f"--from {v}: not a clock time; minutes and seconds run from 00 to 59, like 1:30"
+            )
+        return int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
     try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        return None
-    if not nums or any(n < 0 for n in nums) or len(nums) > 3:
-        return None
-    total = 0.0
-    for n in nums:
-        total = total * 60 + n
-    return total
+        return parse_single_duration_s(v.replace(" ", ""))
+    except ValueError as e:  # a duration's shape with a wrong value
+        raise UsageError(f"--from {v}: {e}") from e
 
 
 @cli.command()
@@ -339,7 +396,7 @@ def _parse_clock(v: str) -> float | None:
     "--from",
     "from_",
     metavar="TIME|SECTION",
-    help="Start part-way: a time like 12:31 or a section title.",
+    help="Start part-way: a time (120, 2m, 2m30s, 12:31) or a section title.",
 )
 @click.option("--device", help="Output device name or index (see `voicecoach devices`).")
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
@@ -348,16 +405,24 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
     from .session import load
 
     dev: str | int | None = int(device) if device is not None and device.isdigit() else device
+    from .devices import resolve_device
+
     with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s)) as session:
+        resolve_device(dev)  # no sound device: say so before synthesising speech
         _announce_speech(session, always=True)
         session.prepare_speech()
         plan_ = session.plan()
         start = _parse_from(from_, plan_)
         report = session.play(start_sample=start, device=dev, quiet=quiet)
-    if report.underruns:
-        click.echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
-    if not report.completed and report.reason:
-        click.echo(f"voicecoach: {report.reason}", err=True)
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+        if report.underruns:
+            _echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
+        if not report.completed and report.reason:
+            _echo(f"voicecoach: {report.reason}", err=True)
+    if report.ended_by == "interrupted":
+        sys.exit(130)
+    if report.ended_by.startswith("SIG"):  # stopped by SIGTERM or SIGHUP
+        sys.exit(128 + signal.Signals[report.ended_by])
 
 
 @cli.command()
@@ -367,11 +432,11 @@ def devices() -> None:
 
     devs = list_devices()
     if not devs:
-        click.echo("no output devices found (use `voicecoach export` to write a file instead)")
+        _echo("no output devices found (use `voicecoach export` to write a file instead)")
         return
     for d in devs:
         mark = "*" if d.get("default") else " "
-        click.echo(f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch)")
+        _echo(f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch)")
 
 
 # ---- voices, cache, list, new -----------------------------------------------
@@ -399,7 +464,7 @@ def voices(engine, as_json) -> None:
     for v in rows:
         mark = "*" if v.default else " "
         langs = ",".join(v.languages)
-        click.echo(f"{mark} {v.engine:<7} {v.id:<28} {v.name:<30} {langs}")
+        _echo(f"{mark} {v.engine:<7} {v.id:<28} {v.name:<30} {langs}")
 
 
 @cli.group()
@@ -414,11 +479,9 @@ def cache_info_cmd() -> None:
     from .speech import cache_info
 
     info = cache_info()
-    click.echo(
-        f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB"
-    )
+    _echo(f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB")
     for name, (files, size) in derived_cache_usage().items():
-        click.echo(f"{name}: {files} files, {size / 1e6:.1f} MB (remade when needed)")
+        _echo(f"{name}: {files} files, {size / 1e6:.1f} MB (remade when needed)")
 
 
 @cache.command("clear")
@@ -429,9 +492,7 @@ def cache_clear_cmd() -> None:
 
     entries = cache_clear()
     derived = clear_derived_caches()
-    click.echo(
-        f"removed {entries} entries (and {derived} loudness, tone and prepared-speech files)"
-    )
+    _echo(f"removed {entries} entries (and {derived} loudness, tone and prepared-speech files)")
 
 
 def _duration_option(value: str | None, what: str) -> float | None:
@@ -498,20 +559,20 @@ def list_(as_json, engine, max_length, level) -> None:
         click.echo(json.dumps([i.to_json() for i in infos], indent=1))
         return
     if not infos:
-        click.echo(f"no built-in session is at most {max_length} long at level {level}")
+        _echo(f"no built-in session is at most {max_length} long at level {level}")
         return
     for i in infos:
-        click.echo(f"{i.name:<20} {i.title}")
+        _echo(f"{i.name:<20} {i.title}")
         if i.description:
-            click.echo(f"{'':<20} {i.description}")
+            _echo(f"{'':<20} {i.description}")
         marker = "~" if i.estimated else ""
-        click.echo(f"{'':<20} length (gentle / standard / deep): {_lengths_text(i, marker)}")
+        _echo(f"{'':<20} length (gentle / standard / deep): {_lengths_text(i, marker)}")
         if i.equipment:
-            click.echo(f"{'':<20} equipment: {i.equipment}")
+            _echo(f"{'':<20} equipment: {i.equipment}")
         if i.muscles:
-            click.echo(f"{'':<20} muscles: {i.muscles}")
+            _echo(f"{'':<20} muscles: {i.muscles}")
     if any(i.estimated for i in infos):
-        click.echo(_ESTIMATE_NOTE)
+        _echo(_ESTIMATE_NOTE)
 
 
 @cli.command()
@@ -527,20 +588,20 @@ def show(name, as_json, engine) -> None:
         click.echo(json.dumps(info.to_json(), indent=1))
         return
     marker = "~" if info.estimated else ""
-    click.echo(info.title + (f"  (by {info.teacher})" if info.teacher else ""))
+    _echo(info.title + (f"  (by {info.teacher})" if info.teacher else ""))
     if info.description:
-        click.echo(info.description)
-    click.echo(f"length (gentle / standard / deep): {_lengths_text(info, marker)}")
+        _echo(info.description)
+    _echo(f"length (gentle / standard / deep): {_lengths_text(info, marker)}")
     for label, value in (("equipment", info.equipment), ("muscles", info.muscles)):
         if value:
-            click.echo(f"{label}: {value}")
+            _echo(f"{label}: {value}")
     if info.sections:
-        click.echo("sections:")
+        _echo("sections:")
         for title, start_s in info.sections:
-            click.echo(f"  {marker + format_clock(start_s):>7}  {title}")
-    click.echo(f"file: {info.path}")
+            _echo(f"  {marker + format_clock(start_s):>7}  {title}")
+    _echo(f"file: {info.path}")
     if info.estimated:
-        click.echo(_ESTIMATE_NOTE)
+        _echo(_ESTIMATE_NOTE)
 
 
 @cli.command()
@@ -551,7 +612,7 @@ def new(name, force) -> None:
     from .library import write_new_script
 
     path = write_new_script(name, force=force)
-    click.echo(f"wrote {path}; edit it, then run: voicecoach check {path}")
+    _echo(f"wrote {path}; edit it, then run: voicecoach check {path}")
 
 
 # ---- entry point --------------------------------------------------------------
@@ -574,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.exceptions.Abort:
-        click.echo("voicecoach: interrupted", err=True)
+        _echo("voicecoach: interrupted", err=True)
         return 130
     except click.ClickException as e:
         e.show()
@@ -585,16 +646,18 @@ def main(argv: list[str] | None = None) -> int:
     except VoicecoachError as e:
         _err(str(e))
         return e.exit_code
-    except KeyboardInterrupt:
-        click.echo("voicecoach: interrupted", err=True)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP while playing (Terminated)
+        signum = getattr(e, "signum", None)
+        with contextlib.suppress(OSError):
+            _echo(f"voicecoach: stopped by {e}" if signum else "voicecoach: interrupted", err=True)
+        return 128 + signum if signum else 130
     except BrokenPipeError:
         return 0
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except Exception as e:  # an internal bug: one line, the report in a file
         path = _report_bug(e)
-        click.echo(
+        _echo(
             f"voicecoach: internal error ({type(e).__name__}: {e}); full report in {path}", err=True
         )
         return 1

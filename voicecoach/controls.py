@@ -8,11 +8,19 @@ teacher; on a non-terminal it prints only when the text changes meaningfully.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+import signal
 import sys
+import threading
 import time
-from typing import TextIO
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from .printable import printable
 
 KEYS = ("space", "right", "left", "up", "down", "n", "p", "q", "esc", "ctrl-c")
 ESC_WAIT_S = 0.05  # after ESC, how long to wait for the rest of an arrow-key sequence
@@ -77,6 +85,49 @@ def _csi_length(data: bytes, i: int) -> int:
     return j + 1 - i
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP while playing: raised like Ctrl-C's ``KeyboardInterrupt``, so the same
+    clean-up runs (terminal restored, sound faded, where to resume said)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def signals_stop_like_ctrl_c() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise ``Terminated`` in the main thread (once).
+
+    Only signals still at their default action are taken over (not one that
+    ``nohup`` ignores or a caller handles); they are given back on the way out.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal raised
+        if not raised:  # a second signal must not break the clean-up of the first
+            raised = True
+            raise Terminated(signum)
+
+    taken = []
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, handler)
+            taken.append(signum)
+    try:
+        yield
+    finally:
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
+
+
 class KeyReader:
     """Reads single keys from a terminal file descriptor (a context manager).
 
@@ -114,7 +165,8 @@ class KeyReader:
         if self._saved is not None:
             import termios
 
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            with contextlib.suppress(termios.error):  # gone (SIGHUP): nothing to restore
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None
 
     def read(self, timeout_s: float) -> list[str]:
@@ -150,6 +202,83 @@ class KeyReader:
         return data
 
 
+@dataclass(frozen=True)
+class Status:
+    """The status line's parts, so it can be fitted to the terminal without cutting a number.
+
+    ``head`` (state and clock) and ``left`` (time left) always show; on a
+    narrow terminal the section and the cue are shortened (with "…") and then
+    dropped, and ``extras`` (volume, notes) are dropped last first.
+    """
+
+    head: str
+    section: str
+    cue: str
+    left: str
+    extras: tuple[str, ...] = ()
+
+    def text(self, width: int | None = None) -> str:
+        """The line, at most ``width - 1`` columns when ``width`` is given (escaped for printing)."""
+        section, cue = printable(self.section), printable(self.cue)
+        extras = tuple(printable(e) for e in self.extras)
+        full = self._join(section, cue, extras)
+        if width is None or _columns(full) <= width - 1:
+            return full
+        limit = max(1, width - 1)
+        # the section and the cue, shortened, before the extras; then the section alone; then none
+        for words in ("both", "section", "none"):
+            for n_extras in range(len(extras), -1, -1):
+                kept = extras[:n_extras]
+                if words == "both":
+                    room = limit - _columns(self._join("", "", kept))
+                    if room >= 2 * _MIN_WORDS:
+                        sec = max(_MIN_WORDS, room * 2 // 5, room - _columns(cue))
+                        sec = min(_columns(section), sec)  # the cue has the rest
+                        return self._join(_shorten(section, sec), _shorten(cue, room - sec), kept)
+                elif words == "section":
+                    room = limit - _columns(self._join("", None, kept))
+                    if room >= _MIN_WORDS:
+                        return self._join(_shorten(section, room), None, kept)
+                elif _columns(self._join(None, None, kept)) <= limit:
+                    return self._join(None, None, kept)
+        return _shorten(self._join(None, None, ()), limit, mark="")  # not even the numbers fit
+
+    def _join(self, section: str | None, cue: str | None, extras: tuple[str, ...]) -> str:
+        line = self.head
+        if section is not None:
+            line += f"  {section}"
+        if cue is not None:
+            line += f"  | {cue} |"
+        elif section is not None:
+            line += "  |"
+        line += f" {self.left}"
+        return line + "".join(f"  {e}" for e in extras)
+
+
+_MIN_WORDS = 10  # columns below which a section or cue is dropped rather than shortened
+
+
+def _columns(text: str) -> int:
+    """Terminal columns of ``text``: East Asian wide characters take two."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _shorten(text: str, columns: int, *, mark: str = "…") -> str:
+    """``text`` in at most ``columns`` columns, ending in ``mark`` when it was cut."""
+    if _columns(text) <= columns:
+        return text
+    out, used = [], _columns(mark)
+    for c in text:
+        w = _columns(c)
+        if used + w > columns:
+            break
+        out.append(c)
+        used += w
+    return "".join(out) + mark
+
+
 class StatusLine:
     """One line of status, rewritten in place on a terminal, hidden when ``quiet``."""
 
@@ -163,16 +292,25 @@ class StatusLine:
         self._last = ""
         self._last_key = ""
 
-    def show(self, text: str, *, key: str = "") -> None:
-        """Show ``text``. Off a terminal, print only when ``key`` (say, the section) changes."""
+    def show(self, status: str | Status, *, key: str = "") -> None:
+        """Show ``status``, fitted to the terminal's width.
+
+        Off a terminal, print it whole, and only when ``key`` (say, the section) changes.
+        """
         if self.quiet:
             return
         if self.in_place:
+            width = _terminal_width(self.out)
+            if isinstance(status, Status):
+                text = status.text(width)
+            else:  # section titles and phrases come from the script
+                text = _shorten(printable(status), width - 1, mark="")
             if text != self._last:
-                width = _terminal_width(self.out)
-                self._write("\r" + text[: width - 1] + "\x1b[K")
+                self._write("\r" + text + "\x1b[K")
                 self._last = text
-        elif key != self._last_key:
+            return
+        text = status.text() if isinstance(status, Status) else printable(status)
+        if key != self._last_key:
             self._write(text + "\n")
             self._last_key = key
 
@@ -187,7 +325,7 @@ class StatusLine:
         if self.quiet:
             return
         self.clear()
-        self._write(text + "\n")
+        self._write(printable(text) + "\n")
 
     def _write(self, s: str) -> None:
         try:

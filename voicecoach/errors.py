@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .printable import printable
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -29,15 +31,17 @@ class Diagnostic:
         return self.severity == "error"
 
     def headline(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
+        """``FILE:LINE:COL: severity: message``, control characters shown escaped (``\\x1b``)."""
+        return printable(f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}")
 
     def format(self) -> str:
-        """The headline, then the source line and a caret under the column."""
+        """The headline, then the source line and a caret under the column (all safe to print)."""
         out = [self.headline()]
         if self.source_line is not None:
             src = self.source_line.expandtabs(1)
-            out.append(f"    {src}")
-            out.append("    " + " " * max(0, self.col - 1) + "^")
+            before = printable(src[: max(0, self.col - 1)])  # what the caret must pass
+            out.append(f"    {printable(src)}")
+            out.append("    " + " " * len(before) + "^")
         return "\n".join(out)
 
     def to_json(self) -> dict:

@@ -21,6 +21,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -94,14 +95,25 @@ class ExportResult:
     loudness_cached: bool = False  # gain and loudness came from an earlier export of the same audio
 
 
+def names_audio_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` ends in an audio file's extension (``.mp3``, ``.wav``...)."""
+    return Path(path).suffix.lower() in _EXTENSIONS
+
+
 def format_for(path: str | os.PathLike | None, fmt: str | None = None) -> str:
     """The export format: ``fmt`` when given (``--format``), else from the file extension."""
+    suffix = Path(path).suffix.lower() if path is not None else ""
     if fmt is not None:
         chosen = _ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
         if chosen not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(sorted(FORMATS))}")
+        named = _EXTENSIONS.get(suffix)
+        if named is not None and named != chosen:
+            raise UsageError(
+                f"--format {fmt} contradicts the extension '{Path(path or '').suffix}' of {path} "
+                f"({named}): name the file {Path(path or '').stem}.{chosen}, or leave out --format"
+            )
         return chosen
-    suffix = Path(path).suffix.lower() if path is not None else ""
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
     known = ", ".join(sorted(_EXTENSIONS))
@@ -177,8 +189,39 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+_SPECIAL_FILES = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def _refuse_unless_regular(target: Path) -> None:
+    """Raise ``ExportError`` when ``target`` exists and is not a regular file.
+
+    The rename at the end of a write would replace whatever has the name: a
+    device node, a FIFO, or a symbolic link (not the file it points to).
+    """
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ExportError(f"cannot write {target}: {e.strerror or e}") from e
+    for test, what in _SPECIAL_FILES:
+        if test(mode):
+            raise ExportError(
+                f"{target} is {what}, not a regular file: voicecoach only replaces regular "
+                "files; give another name"
+            )
+
+
 def _finish(part: Path, target: Path) -> None:
     """Give ``part`` ordinary permissions, flush it, and rename it over ``target``."""
+    _refuse_unless_regular(target)  # again: it may have been made since the export began
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(part, 0o666 & ~umask)
@@ -191,16 +234,18 @@ def _finish(part: Path, target: Path) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically (temporary file beside it, then rename)."""
     target = Path(path)
-    part = _new_part_path(target)
+    part: Path | None = None
     try:
+        part = _new_part_path(target)  # fails first when the folder is missing or read-only
         with open(part, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
         _finish(part, target)
     except OSError as e:
         raise _os_error(e, target) from e
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
+        if part is not None:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
 
 
 def _os_error(e: OSError, target: Path) -> ExportError:
@@ -254,8 +299,9 @@ def _check_target(target: Path, fmt: str, sample_rate: int) -> None:
             f"Opus needs a sample rate of {rates} Hz, but this plan is at {sample_rate} Hz: "
             "compile the plan at 48000 Hz for Opus"
         )
-    if target.is_dir():
+    if target.is_dir() and not target.is_symlink():
         raise ExportError(f"{target} is a folder: give a file name to export to")
+    _refuse_unless_regular(target)
     if not target.parent.is_dir():
         raise ExportError(f"cannot write {target}: the folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK):
@@ -294,6 +340,8 @@ def export_plan(
     fmt = format_for(target, fmt)
     rate = plan.sample_rate
     _check_target(target, fmt, rate)
+    if captions:
+        _refuse_unless_regular(captions_path_for(target))
     clean_stale_parts(target, older_than=time.time())
     duration = plan.duration_samples
     tags = tags_for(plan)

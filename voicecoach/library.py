@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,12 +166,24 @@ def write_new_script(name: str, folder: Path | None = None, *, force: bool = Fal
         raise LibraryError(f"{target} already exists; choose another name or pass --force")
     title = target_name.replace("-", " ").replace("_", " ").strip().capitalize() or "My session"
     text = _TEMPLATE.read_text(encoding="utf-8").replace("{{title}}", title)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
+        # a new file of its own (O_EXCL), never one a predictable name could point elsewhere
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        tmp = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise LibraryError(f"cannot write {target}: {e.strerror or e}") from e
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -34,7 +34,7 @@ from typing import BinaryIO
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .resources import cache_root
+from .resources import cache_root, new_cache_temp
 
 TARGET_LUFS = -16.0
 MAX_TRUE_PEAK_DBTP = -1.0
@@ -61,7 +61,7 @@ def gain_to_db(gain: float) -> float:
     return 20.0 * math.log10(gain) if gain > 0 else -math.inf
 
 
-def _k_weighting_sos(sample_rate: int) -> np.ndarray:
+def k_weighting_sos(sample_rate: int) -> np.ndarray:
     """The two K-weighting biquads (high shelf, then high pass) as one SOS array.
 
     Same RBJ-cookbook design and parameters as pyloudnorm's "K-weighting"
@@ -303,7 +303,7 @@ class LoudnessMeter:
 
         self._sosfilt = signal.sosfilt
         self.sample_rate = int(sample_rate)
-        self._sos = _k_weighting_sos(self.sample_rate)
+        self._sos = k_weighting_sos(self.sample_rate)
         self._zi: np.ndarray | None = None
         self._weights: np.ndarray | None = None
         self._subblocks = array("d")  # channel-weighted energy of each complete 100 ms sub-block
@@ -661,11 +661,11 @@ class _SpanWriter:
 
     def __init__(self, path: Path, key: bytes):
         self.path, self.key = path, key
-        self.part = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        self.part: Path | None = None
         self.index = array("q")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.file: BinaryIO | None = open(self.part, "wb")  # noqa: SIM115 (closed in finish/abort)
+            fd, self.part = new_cache_temp(path)
+            self.file: BinaryIO | None = os.fdopen(fd, "wb")  # closed in finish/abort
         except OSError:
             self.file = None
 
@@ -687,6 +687,7 @@ class _SpanWriter:
             self.file.write(self.index.tobytes())
             self.file.write(_SPANS_TRAILER.pack(len(self.index) // 2, self.key, _SPANS_MAGIC))
             self.file.close()
+            assert self.part is not None
             os.replace(self.part, self.path)
         except OSError:
             self.abort()
@@ -697,8 +698,9 @@ class _SpanWriter:
             with contextlib.suppress(OSError):
                 self.file.close()
             self.file = None
-        with contextlib.suppress(OSError):
-            self.part.unlink()
+        if self.part is not None:
+            with contextlib.suppress(OSError):
+                self.part.unlink()
 
 
 def _open_spans(path: Path, key: bytes) -> tuple[int, np.ndarray, np.ndarray] | None:
@@ -949,8 +951,14 @@ LOSSLESS_DECISION = "export-lossless"  # what a WAV or FLAC export decided and m
 
 
 def cache_path(plan, palette) -> Path | None:
-    """``<cache>/loudness/<digest>.json`` for this plan and palette (``None`` if no cache folder)."""
+    """``<cache>/loudness/<digest>.json`` for this plan and palette (``None`` if no cache folder).
+
+    The digest also covers the code that renders and meters (a changed mix, such
+    as other ducking, is other audio, so never an old measurement).
+    """
     try:
+        from .render import _code_digest
+
         events = tuple(
             (
                 e.kind,
@@ -969,6 +977,7 @@ def cache_path(plan, palette) -> Path | None:
         blob = repr(
             (
                 CACHE_VERSION,
+                _code_digest(("dsp", "tones", "units", "render", "loudness")),
                 TARGET_LUFS,
                 MAX_TRUE_PEAK_DBTP,
                 plan.sample_rate,
@@ -1011,12 +1020,16 @@ def update_cache(
     if decision is not None:
         data.setdefault("decisions", {})[decision[0]] = decision[1]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
+        fd, tmp = new_cache_temp(path)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data))
         os.replace(tmp, path)
     except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def cached_measurement(path: Path | None) -> tuple[float, float] | None:

@@ -17,10 +17,23 @@ from pathlib import Path
 from typing import Any, TypeVar, dataclass_transform
 
 from .errors import LibraryError, RenderError
+from .parser import _inside  # the include rule: inside a folder once links are followed
 from .resources import palettes_dir
 
 DEFAULT_PALETTE = "warm"
 FIXED_LENGTH_TONES = ("ready", "tick", "bell")
+# A tone's ``loudness_lufs``: its loudness over its own span, played centred, before the
+# script's ``tone_volume`` (``tones.tone_loudness_lufs``). The voice is about -17.5 LUFS over
+# its speech and the built-in palettes' tones -23.5 to -29.5: louder than -10 would drown it.
+LOUDNESS_RANGE_LUFS = (-60.0, -10.0)
+# Fields of earlier palette files that mean something else now: old name -> (new, why).
+_RENAMED_FIELDS = {
+    "level_db": (
+        "loudness_lufs",
+        "palette levels are loudness now (LUFS over the tone's own span), not peak; the"
+        " built-in palettes use -23.5 to -29.5; see audio/README.md",
+    ),
+}
 
 
 _T = TypeVar("_T")
@@ -60,7 +73,7 @@ class BreathSound:
     gain_end_db: float = _num(-40.0, 0.0)
     fade_in_s: float = _num(0.005, 5.0)
     fade_out_s: float = _num(0.005, 5.0)
-    level_db: float = _num(-60.0, 0.0)  # peak level, dBFS, before the script's tone_volume
+    loudness_lufs: float = _num(*LOUDNESS_RANGE_LUFS)  # over its own span, see above
 
 
 @_frozen
@@ -73,7 +86,7 @@ class ChimeSound:
     attack_s: float = _num(0.001, 0.5)
     decay_s: float = _num(0.01, 10.0)  # amplitude e-folding time
     length_s: float = _num(0.05, 10.0)  # natural length (the plan's span for ``ready``)
-    level_db: float = _num(-60.0, 0.0)
+    loudness_lufs: float = _num(*LOUDNESS_RANGE_LUFS)
 
 
 @_frozen
@@ -86,7 +99,7 @@ class TickSound:
     decay_s: float = _num(0.005, 2.0)
     length_s: float = _num(0.02, 2.0)
     right_pitch_ratio: float = _num(0.5, 2.0)  # the "right" tick is this much higher
-    level_db: float = _num(-60.0, 0.0)
+    loudness_lufs: float = _num(*LOUDNESS_RANGE_LUFS)
 
 
 @_frozen
@@ -98,7 +111,7 @@ class StrokeSound:
     harmonics: tuple[float, ...]  # amplitudes of harmonics 1, 2, 3 ...
     fade_s: float = _num(0.005, 5.0)
     down_gain_db: float = _num(-20.0, 0.0)  # the way back down may be a little softer
-    level_db: float = _num(-60.0, 0.0)
+    loudness_lufs: float = _num(*LOUDNESS_RANGE_LUFS)
 
 
 @_frozen
@@ -112,7 +125,7 @@ class BellSound:
     attack_s: float = _num(0.001, 0.5)
     length_s: float = _num(0.5, 60.0)
     fade_out_s: float = _num(0.01, 30.0)
-    level_db: float = _num(-60.0, 0.0)
+    loudness_lufs: float = _num(*LOUDNESS_RANGE_LUFS)
 
 
 @_frozen
@@ -165,7 +178,9 @@ def load_palette(name_or_path: str | None, *, relative_to: Path | None = None) -
 
     A bare name (no slash, no ``.json``) is looked up among the built-in
     palettes; anything else is a path, relative to ``relative_to`` (the
-    script's folder) when not absolute.
+    script's folder) when not absolute. With ``relative_to`` (a path from a
+    script), the file must be inside that folder tree or the built-in
+    palettes once links are followed, like an include.
     """
     if name_or_path is None or not str(name_or_path).strip():
         name_or_path = DEFAULT_PALETTE
@@ -179,6 +194,16 @@ def load_palette(name_or_path: str | None, *, relative_to: Path | None = None) -
         path = Path(text).expanduser()
         if not path.is_absolute() and relative_to is not None:
             path = Path(relative_to) / path
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError) as e:  # a link loop
+            raise RenderError(f"cannot read palette file {path}: {e}") from e
+        if relative_to is not None and not any(
+            _inside(resolved, root) for root in (Path(relative_to), palettes_dir())
+        ):
+            raise RenderError(
+                f"palette {text!r} leads outside this script's folder and the built-in palettes"
+            )
         if not path.is_file():
             raise RenderError(f"palette file not found: {path}")
     path = path.resolve()
@@ -256,6 +281,10 @@ def _build_fields(cls: type, data: Any, path: str, where: str, skip: tuple = ())
     hints = typing.get_type_hints(cls)
     known = [f.name for f in fields(cls) if f.name not in skip]
     unknown = sorted(set(data) - set(known))
+    for old in unknown:
+        if old in _RENAMED_FIELDS and _RENAMED_FIELDS[old][0] in known:
+            new, why = _RENAMED_FIELDS[old]
+            raise RenderError(f"{path}: field {where + old!r} is now {where + new!r}: {why}")
     if unknown:
         raise RenderError(
             f"{path}: unknown field {where + unknown[0]!r}; expected one of: {', '.join(known)}"

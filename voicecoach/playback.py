@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .controls import KeyReader, StatusLine
+from .controls import KeyReader, Status, StatusLine, Terminated, signals_stop_like_ctrl_c
 from .devices import NO_DEVICE_HELP, list_devices, load_sounddevice, resolve_device
 from .errors import PlaybackError, RenderError, UsageError, VoicecoachError
 from .plan import Plan
@@ -98,7 +98,7 @@ class PlaybackReport:
     completed: bool
     underruns: int
     reason: str
-    ended_by: str = "completed"  # completed, stopped (q/Esc), interrupted (Ctrl-C)
+    ended_by: str = "completed"  # completed, stopped (q/Esc), interrupted (Ctrl-C), SIGTERM, SIGHUP
     device_underflows: int = 0
     ring_starvations: int = 0
     first_audio_s: float | None = None
@@ -700,10 +700,10 @@ class Player:
                 self._wait_prefill()
                 self._stream.start()
                 ended_by = self._control_loop(keys, status)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP (Terminated)
                 self.stop(bell=False)
                 self._finished.wait(1.0)
-                ended_by = "interrupted"
+                ended_by = e.name if isinstance(e, Terminated) else "interrupted"
             finally:
                 self._close_stream()
         finally:
@@ -822,7 +822,7 @@ class Player:
                     self.stop(bell=True)
                     self._finished.wait(STOP_FADE_S + 5.0)
                     return "stopped"
-            status.show(self._status_text(), key=_section_at(self.plan, self.position_sample()))
+            status.show(self._status(), key=_section_at(self.plan, self.position_sample()))
             now = time.monotonic()
             if self.callbacks != last_callbacks:
                 last_callbacks, last_progress = self.callbacks, now
@@ -836,7 +836,7 @@ class Player:
             return "stopped"
         return "lost"
 
-    def _status_text(self) -> str:
+    def _status(self) -> Status:
         pos = self.position_sample()
         sr = self.rate
         total = self.plan.duration_samples
@@ -844,10 +844,11 @@ class Player:
         section = _section_at(self.plan, pos) or self.plan.title
         cue = _cue_at(self.plan, pos)
         left = format_clock(max(0, total - pos) / sr)
-        vol = f"  vol {self._volume_db:+.0f} dB" if self._volume_db else ""
+        extras: tuple[str, ...] = (f"vol {self._volume_db:+.0f} dB",) if self._volume_db else ()
         if self._source_waiting():
-            vol += "  (measuring loudness...)"
-        return f"{state} {format_clock(pos / sr)}/{format_clock(total / sr)}  {section}  | {cue} | {left} left{vol}"
+            extras += ("(measuring loudness...)",)
+        clock = f"{format_clock(pos / sr)}/{format_clock(total / sr)}"
+        return Status(f"{state} {clock}", section, cue, f"{left} left", extras)
 
 
 def _reason_text(plan: Plan, ended_by: str, at_sample: int) -> str:
@@ -859,7 +860,8 @@ def _reason_text(plan: Plan, ended_by: str, at_sample: int) -> str:
         "interrupted": "interrupted (Ctrl-C)",
         "lost": "the sound device was lost; stopped",
     }
-    return f"{what.get(ended_by, ended_by)} at {where}; resume with --from {clock}"
+    said = f"stopped by {ended_by}" if ended_by.startswith("SIG") else what.get(ended_by, ended_by)
+    return f"{said} at {where}; resume with --from {clock}"
 
 
 def _cue_at(plan: Plan, position_sample: int) -> str:
@@ -952,7 +954,7 @@ def play_plan(
         cue_levels_db=_cue_levels_db(plan, ui, paused_speech),
     )
     status = StatusLine(out, quiet=quiet)
-    with KeyReader(enabled=bool(interactive)) as keys:
+    with signals_stop_like_ctrl_c(), KeyReader(enabled=bool(interactive)) as keys:
         result = player.run(
             device=index, start_sample=start_sample, keys=keys, status=status, t0=t0
         )

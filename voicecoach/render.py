@@ -45,6 +45,9 @@ TONE_CACHE_BYTES = 64 * 1024 * 1024  # synthesised tones shared between renders
 SPEECH_CACHE_BYTES = 12 * 1024 * 1024
 LOCAL_TONE_CACHE_BYTES = 32 * 1024 * 1024  # per render, keyed without hashing the palette
 _TONE_FILE_VERSION = 1  # bump when the file layout of the disk tone cache changes
+# Time rule 4: speech less than this apart (end of one to start of the next: the words of a
+# countdown) is one duck region, so tones stay down between the words instead of pumping.
+DUCK_HOLD_GAP_S = 1.5
 
 
 class _ByteLRU:
@@ -100,9 +103,10 @@ def cached_tone(
 
 # Synthesising a session's tones costs about 0.3 s in a new process (a fifth of a repeat
 # export): they are kept on disk, ``<cache>/tones/<digest>.npy``. The digest covers the
-# tone's parameters (the palette), its length and rate, and the code that makes it (the
-# source of ``tones`` and ``units``, numpy's version), so a changed synthesiser never
-# reads an old tone. A missing or damaged file only costs the synthesis.
+# tone's parameters (the palette: a retuned palette is other tones), its length and rate,
+# and the code that makes it (the source of ``tones``, ``units`` and ``loudness``, numpy's
+# version), so a changed synthesiser never reads an old tone. A missing or damaged file
+# only costs the synthesis.
 
 
 @functools.lru_cache(maxsize=4)
@@ -126,7 +130,8 @@ def _tone_file(key: tuple) -> Path | None:
     try:
         from .resources import cache_root
 
-        blob = repr((_TONE_FILE_VERSION, _code_digest(("tones", "units")), key)).encode("utf-8")
+        code = _code_digest(("tones", "units", "loudness"))  # loudness: the K-weighting
+        blob = repr((_TONE_FILE_VERSION, code, key)).encode("utf-8")
         return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}.npy"
     except Exception:  # no cache is only slower
         return None
@@ -153,10 +158,14 @@ def _load_array(
 def _save_array(path: Path | None, x: np.ndarray) -> None:
     if path is None:
         return
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    from .resources import new_cache_temp
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        fd, tmp = new_cache_temp(path)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
             np.save(f, x, allow_pickle=False)
         os.replace(tmp, path)
     except OSError:
@@ -262,6 +271,23 @@ def _speech_owner_token(lookup: SpeechLookup) -> int | None:
     return token
 
 
+def duck_regions(speech: list[Event], hold_gap_samples: int) -> tuple[list[int], list[int]]:
+    """Spans that duck the tones: speech events, joined where the gap between them is short.
+
+    Returns ``(starts, ends)``, sorted and apart by at least ``hold_gap_samples``:
+    two utterances closer than that (end to start) are one region (time rule 4).
+    """
+    starts: list[int] = []
+    ends: list[int] = []
+    for e in sorted(speech, key=lambda e: (e.start_sample, e.end_sample)):
+        if ends and e.start_sample - ends[-1] < hold_gap_samples:
+            ends[-1] = max(ends[-1], e.end_sample)
+        else:
+            starts.append(e.start_sample)
+            ends.append(e.end_sample)
+    return starts, ends
+
+
 def render_blocks(
     plan: Plan,
     speech: SpeechLookup,
@@ -358,7 +384,9 @@ class _Mixer:
         spoken = [e for e in plan.events if e.kind == "speech" and e.end_sample > e.start_sample]
         self.tones = _Sweep(tones, start_sample)
         self.speech = _Sweep(spoken, start_sample)
-        self.duckers = _Sweep(spoken, start_sample - len(self.ramp))  # speech that ducks a block
+        self.duck_starts, self.duck_ends = duck_regions(
+            spoken, seconds_to_samples(DUCK_HOLD_GAP_S, self.rate)
+        )
         self.speech_token = _speech_owner_token(speech)
         self.speech_cache = _ByteLRU(SPEECH_CACHE_BYTES)  # when the source cannot be shared
         self.tone_cache = _ByteLRU(LOCAL_TONE_CACHE_BYTES)
@@ -416,38 +444,40 @@ class _Mixer:
         return gains
 
     def _duck_gain(self, b0: int, n: int) -> np.ndarray | None:
-        """Tone gain under speech: 1 normally, the duck floor from ``lead`` before speech to its end.
+        """Tone gain under speech: 1 normally, the duck floor from ``lead`` before a region to its end.
 
-        Ramps (raised cosine) finish before the speech starts and begin as it
-        ends. Every value comes from a table lookup at an absolute offset, so a
-        block gives the same numbers whatever its boundaries.
+        Regions are speech with short gaps closed (``duck_regions``). Ramps
+        (raised cosine) finish before the speech starts and begin as it ends.
+        Every value comes from a table lookup at an absolute offset, so a block
+        gives the same numbers whatever its boundaries.
         """
         r = len(self.ramp)
-        near = self.duckers.overlapping(b0 - r, b0 + n + self.lead + r)
-        if not near:
+        # the first region whose ramp up ends after b0; regions are sorted and apart
+        i = bisect.bisect_right(self.duck_ends, b0 - r)
+        hi = b0 + n
+        if i >= len(self.duck_starts) or self.duck_starts[i] - self.lead - r >= hi:
             return None
         depth = np.zeros(n, dtype=np.float32)  # 0 = normal, 1 = fully ducked
-        for ev in near:
-            full_from = ev.start_sample - self.lead
-            full_to = ev.end_sample
-            shape = np.zeros(n, dtype=np.float32)
-            # ramp down: [full_from - r, full_from)
-            self._place(shape, b0, full_from - r, self.ramp)
-            # fully ducked
-            a, b = max(full_from, b0), min(full_to, b0 + n)
+        while i < len(self.duck_starts) and self.duck_starts[i] - self.lead - r < hi:
+            full_from = self.duck_starts[i] - self.lead
+            full_to = self.duck_ends[i]
+            # ramp down: [full_from - r, full_from), ramp up: [full_to, full_to + r); regions
+            # 1.5 s apart leave room for both ramps and the lead (0.5 s each at most); raising
+            # (not copying) keeps the gain right even if they met
+            self._raise_to(depth, b0, full_from - r, self.ramp)
+            a, b = max(full_from, b0), min(full_to, hi)
             if a < b:
-                shape[a - b0 : b - b0] = 1.0
-            # ramp up: [full_to, full_to + r)
-            self._place(shape, b0, full_to, self.ramp[::-1])
-            np.maximum(depth, shape, out=depth)
+                depth[a - b0 : b - b0] = 1.0
+            self._raise_to(depth, b0, full_to, self.ramp[::-1])
+            i += 1
         return np.float32(1.0) - (np.float32(1.0) - self.duck_floor) * depth
 
     @staticmethod
-    def _place(dest: np.ndarray, b0: int, at: int, values: np.ndarray) -> None:
-        """Copy ``values`` (starting at absolute sample ``at``) into block ``dest`` at ``b0``."""
+    def _raise_to(dest: np.ndarray, b0: int, at: int, values: np.ndarray) -> None:
+        """Raise block ``dest`` (at ``b0``) to ``values`` (starting at absolute sample ``at``) where higher."""
         a, b = max(at, b0), min(at + len(values), b0 + len(dest))
         if a < b:
-            dest[a - b0 : b - b0] = values[a - at : b - at]
+            np.maximum(dest[a - b0 : b - b0], values[a - at : b - at], out=dest[a - b0 : b - b0])
 
     # -- speech ----------------------------------------------------------------------
 

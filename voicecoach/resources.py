@@ -44,6 +44,20 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("voicecoach", appauthor=False))
 
 
+def new_cache_temp(target: Path) -> tuple[int, Path]:
+    """A new temporary file beside cache entry ``target``, for writing then renaming over it.
+
+    ``(fd, path)``, opened for writing. Made with ``mkstemp`` (O_EXCL, mode
+    0600, a random name) like the speech cache: never a file or link that was
+    already there. The folder is made if missing; raises ``OSError``.
+    """
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    return fd, Path(name)
+
+
 def derived_cache_usage() -> dict[str, tuple[int, int]]:
     """Files and bytes in each derived cache folder (loudness results and limiter spans, tones, prepared speech)."""
     usage = {}

@@ -200,8 +200,10 @@ class Session:
 
     def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
         """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``."""
+        from .devices import resolve_device
         from .playback import play_plan
 
+        resolve_device(options.get("device"))  # no device: say so before synthesising speech
         self.prepare_speech()
         plan = self.plan(sample_rate=sample_rate)
         paused_words = self.script.settings.wording()("paused")

@@ -2,8 +2,10 @@
 
 Every tone is mono, exactly ``duration_samples`` long, deterministic (noise
 comes from a generator seeded by the tone's name), starts and ends at zero
-through raised-cosine fades (no clicks), and peaks at the palette's
-``level_db``. The renderer pans, scales and ducks them.
+through raised-cosine fades (no clicks), and has the palette's ``loudness_lufs`` as
+its loudness (``tone_loudness_lufs``): a steady hum and a swelling breath set
+to the same level sound equally loud, which equal peaks do not give. The
+renderer pans, scales and ducks them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ import zlib
 import numpy as np
 
 from .errors import RenderError
+from .loudness import k_weighting_sos
 from .palette import BellSound, BreathSound, ChimeSound, Palette, StrokeSound, TickSound
 from .units import seconds_to_samples
 
 TONES = ("inhale", "exhale", "ready", "tick", "bell", "stroke")
 _NYQUIST_MARGIN = 0.45  # partials above this fraction of the rate are dropped (no aliasing)
 _END_FADE_S = 0.01  # fade when a fixed-length tone is cut shorter than its natural length
+LEVEL_WINDOW_S = 0.4  # a tone shorter than one BS.1770 gating block is measured over one block
+_LUFS_OFFSET = -0.691  # BS.1770: loudness = -0.691 + 10 log10(weighted mean square)
+_K_TAIL_S = 0.25  # the K-weighting's impulse response is below -120 dB well within this
 
 
 def db_to_gain(db: float) -> float:
@@ -36,6 +42,10 @@ def synth_tone(
     and are cut (with a fade) or padded with silence to fit. ``variant``:
     ``up``/``down`` for strokes, ``left``/``right`` for ticks, ``soft`` (any
     tone) lowers it by ``palette.soft_db``; others are ignored.
+
+    Levels are loudness (``tone_loudness_lufs``): a stretching tone is set to
+    its level over this very span; a fixed-length tone over its natural
+    length, before it is cut or padded (so cutting never makes it louder).
     """
     if sample_rate < 1000:
         raise RenderError(f"sample rate {sample_rate} Hz is too low to synthesise tones")
@@ -46,20 +56,22 @@ def synth_tone(
     if tone in ("inhale", "exhale"):
         sound = palette.inhale if tone == "inhale" else palette.exhale
         x = _breath(sound, n, sample_rate, seed=_seed(tone, variant))
-        return _normalise(x, sound.level_db - soft_db)
+        return _normalise(x, sound.loudness_lufs - soft_db, sample_rate)
     if tone == "stroke":
         down = variant == "down"
         x = _stroke(palette.stroke, n, sample_rate, down=down)
-        level_db = palette.stroke.level_db + (palette.stroke.down_gain_db if down else 0.0)
-        return _normalise(x, level_db - soft_db)
+        lufs = palette.stroke.loudness_lufs + (palette.stroke.down_gain_db if down else 0.0)
+        return _normalise(x, lufs - soft_db, sample_rate)
     # fixed-length tones: made at their natural length and level, then cut or padded
     if tone == "ready":
-        x = _normalise(_chime(palette.ready, sample_rate), palette.ready.level_db - soft_db)
+        x = _chime(palette.ready, sample_rate)
+        x = _normalise(x, palette.ready.loudness_lufs - soft_db, sample_rate)
     elif tone == "tick":
         x = _tick(palette.tick, sample_rate, right=(variant == "right"))
-        x = _normalise(x, palette.tick.level_db - soft_db)
+        x = _normalise(x, palette.tick.loudness_lufs - soft_db, sample_rate)
     elif tone == "bell":
-        x = _normalise(_bell(palette.bell, sample_rate), palette.bell.level_db - soft_db)
+        x = _bell(palette.bell, sample_rate)
+        x = _normalise(x, palette.bell.loudness_lufs - soft_db, sample_rate)
     else:
         raise RenderError(f"unknown tone {tone!r}; known tones: {', '.join(TONES)}")
     return _fit(x, n, sample_rate)
@@ -108,10 +120,44 @@ def _sine_from_freq(freq_hz: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.sin(phase - phase[0])
 
 
-def _normalise(x: np.ndarray, level_db: float) -> np.ndarray:
-    peak = float(np.max(np.abs(x))) if len(x) else 0.0
-    if peak > 0:
-        x = x * (db_to_gain(level_db) / peak)
+def tone_loudness_lufs(x: np.ndarray, sample_rate: int) -> float:
+    """The loudness of mono tone ``x`` played centred (the same in both ears), in LUFS.
+
+    BS.1770's measure (K-weighting, mean square, two channels of weight 1) over
+    the tone's own span, not gated: a tone's soft ends belong to it. A tone
+    shorter than one 400 ms gating block is measured over one block (the tone,
+    then silence), as a momentary meter reads it, so a short tap is not rated
+    by an arbitrary ``length_s``. ``-inf`` for silence. The K-weighted energy
+    is computed in the frequency domain (no scipy on the play path): the
+    filters' response times the tone's spectrum, zero-padded past the
+    filters' ringing, so the figure equals filtering in time.
+    """
+    if len(x) == 0:
+        return -np.inf
+    window = max(len(x), seconds_to_samples(LEVEL_WINDOW_S, sample_rate))
+    energy = _k_weighted_energy(np.asarray(x, dtype=np.float64), sample_rate)
+    if energy <= 0:
+        return -np.inf
+    return float(_LUFS_OFFSET + 10.0 * np.log10(2.0 * energy / window))
+
+
+def _k_weighted_energy(x: np.ndarray, sample_rate: int) -> float:
+    """Sum of squares of ``x`` through the K-weighting filters, ringing included (Parseval)."""
+    n_fft = 1 << int(np.ceil(np.log2(len(x) + seconds_to_samples(_K_TAIL_S, sample_rate))))
+    spectrum = np.fft.rfft(x, n=n_fft)
+    z = np.exp(-1j * np.pi * np.arange(len(spectrum)) / (len(spectrum) - 1))  # e^{-jw}, 0..pi
+    power = np.abs(spectrum) ** 2
+    for b0, b1, b2, a0, a1, a2 in k_weighting_sos(sample_rate):
+        power *= np.abs((b0 + b1 * z + b2 * z * z) / (a0 + a1 * z + a2 * z * z)) ** 2
+    # one-sided spectrum: the bins strictly between 0 and Nyquist stand for two
+    return float((power[0] + power[-1] + 2.0 * power[1:-1].sum()) / n_fft)
+
+
+def _normalise(x: np.ndarray, target_lufs: float, sample_rate: int) -> np.ndarray:
+    """``x`` scaled so that its ``tone_loudness_lufs`` is ``target_lufs``, as float32."""
+    lufs = tone_loudness_lufs(x, sample_rate)
+    if np.isfinite(lufs):
+        x = x * db_to_gain(target_lufs - lufs)
     return x.astype(np.float32)
 
 

@@ -6,9 +6,10 @@ calls. So every engine runs its synthesiser in a child process: a fresh
 interpreter (spawn semantics, never ``fork``), so a death or a hang costs a
 restart, not the session.
 
-The child is started with ``subprocess`` (``python -c ...``) rather than
-``multiprocessing``'s spawn, which re-runs the caller's ``__main__`` and so
-fails in any user script without an ``if __name__ == "__main__":`` guard.
+The child is started with ``subprocess`` (``python -I -c ...``, see
+``voicecoach._children``: nothing is imported from the working folder) rather
+than ``multiprocessing``'s spawn, which re-runs the caller's ``__main__`` and
+so fails in any user script without an ``if __name__ == "__main__":`` guard.
 
 Generic on purpose: ``Worker("package.module:factory", kwargs)`` builds the
 backend object in the child by calling ``factory(**kwargs)``; ``call(method,
@@ -37,6 +38,7 @@ import tempfile
 import threading
 from typing import IO, Any
 
+from voicecoach._children import python_command
 from voicecoach.errors import SpeechError
 
 DEFAULT_CALL_TIMEOUT_S = 10.0
@@ -163,16 +165,12 @@ class Worker:
         if self._process is not None:
             self._kill()
         fd, self._stderr_path = tempfile.mkstemp(prefix="voicecoach-speech-", suffix=".log")
-        env = dict(os.environ)
-        # The child must import what this process can (editable installs, tests).
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_CODE],
+                python_command(_CHILD_CODE),  # imports what this process can, from where it can
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=fd,
-                env=env,
                 close_fds=True,
             )
         except OSError as e:
