@@ -289,3 +289,22 @@ def test_list_max_filters_by_length_and_show_lists_sections(tmp_path, monkeypatc
     assert code == 0
     assert out.startswith("Back of the Neck") and "sections:" in out and "Base of the skull" in out
     assert "length (gentle / standard / deep):" in out and "equipment:" in out
+
+
+@pytest.mark.parametrize(
+    "front,where,message",
+    [
+        ("palette: nope", "2:10", "unknown palette 'nope'"),
+        ("palette: p.json", "2:10", "palette is not usable JSON"),
+        ("voice: zzzz-no-such-voice", "2:8", "unknown voice 'zzzz-no-such-voice'"),
+    ],
+)
+def test_front_matter_failures_name_their_line(tmp_path, capsys, front, where, message):
+    """An unknown palette or voice is reported at its front-matter line (issue 11, item 11)."""
+    (tmp_path / "p.json").write_text('{"base": "warm", "bell": {"length_s": ' + "9" * 5000 + "}}")
+    script = tmp_path / "s.md"
+    script.write_text(f"---\n{front}\n---\nRest.\n", encoding="utf-8")
+    code, out, err = run(capsys, "check", str(script), "--engine", "system")
+    assert code == 1
+    assert f"s.md:{where}: error: " in out and message in out, out + err
+    assert "internal error" not in out + err

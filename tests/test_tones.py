@@ -349,3 +349,23 @@ def test_the_bell_rings_out_before_its_fade(name):
     level_db = 10 * np.log10(energy[: len(energy) // w * w].reshape(-1, w).mean(axis=1) + 1e-30)
     fade_start = round((p.bell.length_s - p.bell.fade_out_s) * sr) // w
     assert level_db[fade_start - 1] - level_db.max() <= -30.0
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('{"base": "warm", "bell": {"loudness_lufs": -' + "1" * 5000 + "}}", "not usable JSON"),
+        ("[" * 5000 + "]" * 5000, "not usable JSON"),
+        (
+            '{"base": "warm", "bell": {"partials": [' + ", ".join(["[1.5, 0.1, 1.0]"] * 40) + "]}}",
+            "at most 32",
+        ),
+        ('{"base": "warm", "description": "' + "x" * 70_000 + '"}', "at most 64 KB"),
+    ],
+)
+def test_a_hostile_palette_is_a_clear_error_and_cheap(tmp_path, text, message):
+    """A 5000-digit number, deep nesting, 20,000 partials: refused at once (issue 11, items 5 and 11)."""
+    path = tmp_path / "p.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RenderError, match=message):
+        load_palette(str(path))

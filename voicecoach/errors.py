@@ -88,6 +88,10 @@ class SpeechError(VoicecoachError):
     """The speech engine is missing, failed or hung."""
 
 
+class VoiceError(SpeechError):
+    """The voice a script or option names does not exist for its engine."""
+
+
 class RenderError(VoicecoachError):
     """Audio could not be rendered (bad palette, bad sample rate...)."""
 

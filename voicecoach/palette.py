@@ -39,6 +39,10 @@ _RENAMED_FIELDS = {
 _T = TypeVar("_T")
 
 
+MAX_PALETTE_BYTES = 64 * 1024  # the built-in palettes are about 2 KB
+MAX_LIST_ITEMS = 32  # partials, notes, harmonics: a bowl has a handful (20,000 took minutes)
+
+
 def _num(lo: float, hi: float) -> Any:
     """A float field whose value must lie in ``[lo, hi]`` (checked on load)."""
     return field(metadata={"range": (lo, hi)})
@@ -253,9 +257,18 @@ def _load_file(path: str, mtime_ns: int) -> Palette:
 def _read_json(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            text = f.read(MAX_PALETTE_BYTES + 1)
+        if len(text) > MAX_PALETTE_BYTES:
+            raise RenderError(
+                f"{path}: a palette file may be at most {MAX_PALETTE_BYTES // 1024} KB"
+            )
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise RenderError(f"{path}:{e.lineno}:{e.colno}: palette is not valid JSON: {e.msg}") from e
+    except (ValueError, RecursionError) as e:  # a 5000-digit number, nesting thousands deep
+        raise RenderError(
+            f"{path}: palette is not usable JSON (a number too long or nesting too deep)"
+        ) from e
     except (OSError, UnicodeDecodeError) as e:
         raise RenderError(f"cannot read palette file {path}: {e}") from e
     if not isinstance(data, dict):
@@ -335,6 +348,10 @@ def _tuple(kind: Any, value: Any, path: str, name: str) -> tuple:
     (inner, _ellipsis) = typing.get_args(kind)
     if not isinstance(value, list) or not value:
         raise RenderError(f"{path}: field {name!r} must be a non-empty list, got {value!r}")
+    if len(value) > MAX_LIST_ITEMS:
+        raise RenderError(
+            f"{path}: field {name!r} may list at most {MAX_LIST_ITEMS} items, not {len(value)}"
+        )
     if inner is float:
         return tuple(_number(v, (0.0, 100.0), path, f"{name}[{i}]") for i, v in enumerate(value))
     width = len(typing.get_args(inner))

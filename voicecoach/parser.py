@@ -533,6 +533,7 @@ def _settings(
     )
     for key, example in (("line_pause", "0.8s"), ("paragraph_pause", "1.6s"), ("end_quiet", "6s")):
         check(key, duration(key), f"{key} needs a duration with a unit, like {example}", f"{key}_s")
+    kw["where"] = tuple((k, line, col) for k, (_v, line, col) in front.items())
     say = [(k[len(SAY_PREFIX) :], v[0]) for k, v in front.items() if k.startswith(SAY_PREFIX)]
     if say:
         kw["say"] = tuple(say)

@@ -73,6 +73,13 @@ class Settings:
     tone_volume_db: float = -6.0
     palette: str | None = None  # None: the default palette
     say: tuple[tuple[str, str], ...] = ()  # (phrase name, words): the say.NAME overrides
+    # (key, line, col) of each front-matter value, so a later failure (an unknown palette or
+    # voice) is reported at its line; not part of what the settings mean
+    where: tuple[tuple[str, int, int], ...] = field(default=(), compare=False, repr=False)
+
+    def location(self, key: str) -> tuple[int, int] | None:
+        """``(line, col)`` of front-matter ``key``'s value, if the script set it."""
+        return next(((line, col) for k, line, col in self.where if k == key), None)
 
     def wording(self) -> Wording:
         """The built-in phrases with this script's ``say.NAME`` overrides."""

@@ -10,13 +10,24 @@ The CLI is a thin layer over this module.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import linecache
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .errors import (
+    Diagnostic,
+    LibraryError,
+    RenderError,
+    ScriptError,
+    SpeechError,
+    UsageError,
+    VoiceError,
+)
 from .library import resolve_script
 from .plan import Plan
 from .script import ENGINES, LEVELS, Script
@@ -92,12 +103,13 @@ class Session:
         if self._speech is None:
             from .speech import open_speech
 
-            self._speech = open_speech(
-                self.engine_name,
-                voice=self.settings.voice,
-                rate_wpm=self.settings.rate_wpm,
-                use_cache=self.use_cache,
-            )
+            with self._at_front_matter():
+                self._speech = open_speech(
+                    self.engine_name,
+                    voice=self.settings.voice,
+                    rate_wpm=self.settings.rate_wpm,
+                    use_cache=self.use_cache,
+                )
         return self._speech
 
     @property
@@ -105,8 +117,29 @@ class Session:
         if self._palette is None:
             from .palette import load_palette
 
-            self._palette = load_palette(self.settings.palette, relative_to=self.path.parent)
+            with self._at_front_matter():
+                self._palette = load_palette(self.settings.palette, relative_to=self.path.parent)
         return self._palette
+
+    @contextlib.contextmanager
+    def _at_front_matter(self) -> Iterator[None]:
+        """A bad ``palette:``, ``voice:`` or ``engine:`` is reported at its front-matter line."""
+        try:
+            yield
+        except (RenderError, LibraryError, SpeechError) as e:
+            if isinstance(e, VoiceError):
+                key = "voice"
+            elif isinstance(e, SpeechError):
+                key = "engine"
+            else:
+                key = "palette"
+            where = self.settings.location(key)
+            if where is None:
+                raise
+            line, col = where
+            file = self.script.path
+            source = linecache.getline(file, line).rstrip("\r\n") or None
+            raise ScriptError([Diagnostic(file, line, col, "error", str(e), source)]) from e
 
     def plan(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Plan:
         """The compiled plan at ``sample_rate`` Hz (raises ScriptError on errors)."""
@@ -116,13 +149,15 @@ class Session:
         if sample_rate not in self._plans:
             from .compiler import compile_script
 
-            self._plans[sample_rate] = compile_script(
-                self.script,
-                self.speech,
-                palette=self.palette,
-                sample_rate=sample_rate,
-                engine=self.engine_name,
-            )
+            speech, palette = self.speech, self.palette
+            with self._at_front_matter():
+                self._plans[sample_rate] = compile_script(
+                    self.script,
+                    speech,
+                    palette=palette,
+                    sample_rate=sample_rate,
+                    engine=self.engine_name,
+                )
         return self._plans[sample_rate]
 
     def estimate(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> tuple[Plan, bool]:
@@ -247,6 +282,10 @@ def _apply(script: Script, o: Overrides) -> Script:
     }
     if not changes:
         return script
+    # a value given as an option is no longer the front matter's: its errors are the option's
+    front_keys = {"rate_wpm": "rate", "lead_in_s": "lead_in"}
+    overridden = {front_keys.get(k, k) for k in changes}
+    changes["where"] = tuple(w for w in script.settings.where if w[0] not in overridden)
     return dataclasses.replace(script, settings=dataclasses.replace(script.settings, **changes))
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicecoach.errors import SpeechError
+from voicecoach.errors import SpeechError, VoiceError
 from voicecoach.speech.engine import SpeechAudio, VoiceInfo
 from voicecoach.speech.pace import (
     CALIBRATION_LINES,
@@ -152,7 +152,7 @@ def resolve_voice(voice: str | None) -> PiperVoiceModel:
         if key in {_fold(n) for n in names if n}:
             return model
     available = ", ".join(f"'{m.package or m.name}'" for m in models) or "none installed"
-    raise SpeechError(
+    raise VoiceError(
         f"unknown Piper voice '{voice}'; installed voice packages: {available}. "
         "Give the name of an installed voice package, or the path of a Piper .onnx voice "
         "file with its .onnx.json beside it."
@@ -399,14 +399,14 @@ def _voice_from_path(path: Path) -> PiperVoiceModel:
     if path.name.endswith(".onnx.json"):
         path = path.with_name(path.name[: -len(".json")])
     if path.suffix != ".onnx":
-        raise SpeechError(
+        raise VoiceError(
             f"the Piper voice '{path}' is not an .onnx file; give the path of a Piper .onnx voice"
         )
     if not path.is_file():
-        raise SpeechError(f"no Piper voice file at '{path}'")
+        raise VoiceError(f"no Piper voice file at '{path}'")
     config_path = Path(f"{path}.json")
     if not config_path.is_file():
-        raise SpeechError(
+        raise VoiceError(
             f"the Piper voice '{path}' has no config beside it: expected '{config_path.name}' "
             "in the same folder (it comes with the voice)"
         )

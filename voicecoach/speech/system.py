@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any, TypedDict
 
-from voicecoach.errors import SpeechError
+from voicecoach.errors import VoiceError
 from voicecoach.speech.engine import SpeechAudio, VoiceInfo
 from voicecoach.speech.pace import (
     CALIBRATION_LINES,
@@ -299,7 +299,7 @@ def _match_voice(voice: str, voices: list[VoiceInfo]) -> str:
     if not close:
         close = [v.name for v in voices if v.default] + [v.name for v in voices[:4]]
     suggestion = ", ".join(f"'{n}'" for n in dict.fromkeys(close))
-    raise SpeechError(
+    raise VoiceError(
         f"unknown voice '{voice}' for the system engine; close names: {suggestion}. "
         "List them all with: voicecoach voices"
     )
