@@ -19,34 +19,20 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORD = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
 ESPEAK_RAW = [(80, 30), (80, 20), (80, 15), (80, 10), (80, 6), (80, 3)] + [
     (r, 0) for r in (80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 200, 225, 250, 300)
 ]
 ESPEAK_RAW += [(350, 0), (400, 0), (450, 0)]
 PIPER_RAW = [0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.45, 1.6, 1.75, 1.9, 2.05, 2.2, 2.6, 3.2]
+sys.path.insert(0, str(ROOT))
 
-
-def words(text: str) -> int:
-    return len(WORD.findall(text))
-
-
-def syllables(text: str) -> int:
-    """Vowel groups per word, a silent final e dropped: rough, but the same for cues and prose."""
-    count = 0
-    for word in re.findall(r"[a-z]+", text.lower()):
-        groups = len(re.findall(r"[aeiouy]+", word))
-        if word.endswith("e") and not word.endswith("le") and groups > 1:
-            groups -= 1
-        count += max(1, groups)
-    return count
+from voicecoach.speech.pace import syllables, words  # noqa: E402  (the one word count)
 
 
 def prose_lines(count: int) -> list[str]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import statistics
 
-from voicecoach.speech.pace import words
+from voicecoach.speech.pace import syllables, words
 
 # Prose lines of the built-in library (scripts/*.md), none of them among the lines
 # other voices are calibrated on (pace.CALIBRATION_LINES).
@@ -27,17 +26,6 @@ PROSE = (
     "Breathe slowly, in through the nose, and out through the mouth.",
     "Lie on your back, somewhere you can rest for five minutes.",
 )
-
-
-def syllables(text: str) -> int:
-    """Vowel groups per word, a silent final e dropped: rough, but the same for cues and prose."""
-    count = 0
-    for word in re.findall(r"[a-z]+", text.lower()):
-        groups = len(re.findall(r"[aeiouy]+", word))
-        if word.endswith("e") and not word.endswith("le") and groups > 1:
-            groups -= 1
-        count += max(1, groups)
-    return count
 
 
 def median_wpm(engine, lines, rate_wpm: int, voice: str | None = None) -> float:

@@ -17,7 +17,6 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
 import unicodedata
 
@@ -26,11 +25,11 @@ import pytest
 
 from voicecoach.controls import Status
 
+from .pty_process import PtyProcess
 from .pulse import REPO, Recorder, pulse_server  # noqa: F401
 from .test_playback import (
     SILENCE,
     PtyPlayer,
-    _take_controlling_terminal,
     wait_for_sound,
 )
 
@@ -67,53 +66,9 @@ def test_a_signal_stops_play_like_ctrl_c(pulse_server, tmp_path, sig):
     assert np.max(np.abs(x[rec.frame_at_time(t_sig + 0.6) :]), initial=0.0) < SILENCE
 
 
-class _PtyCli:
+def _play_on_a_pty(env: dict[str, str], *args: str) -> PtyProcess:
     """``voicecoach play`` on a pseudo-terminal (its controlling terminal)."""
-
-    def __init__(self, env: dict[str, str], *args: str):
-        self.master, slave = os.openpty()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voicecoach.cli", "play", *args],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd=REPO,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_take_controlling_terminal,
-        )
-        os.close(slave)
-        self.output = bytearray()
-        self._drain = threading.Thread(target=self._read, daemon=True)
-        self._drain.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            self.output.extend(data)
-
-    def wait_for(self, text: bytes, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while text not in self.output:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"no {text!r}; output: {bytes(self.output)!r}")
-            time.sleep(0.05)
-
-    def finish(self, timeout_s: float) -> tuple[int, str, list]:
-        try:
-            code = self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError(f"did not finish; output: {bytes(self.output)!r}") from None
-        self._drain.join(timeout=2)
-        attrs = termios.tcgetattr(self.master)  # the terminal's settings as the player left them
-        os.close(self.master)
-        return code, bytes(self.output).decode("utf-8", "replace"), attrs
+    return PtyProcess([sys.executable, "-m", "voicecoach.cli", "play", *args], env)
 
 
 @pytest.mark.slow
@@ -124,16 +79,18 @@ class _PtyCli:
 def test_play_exit_status_says_how_it_ended(pulse_server, tmp_path, how, code):
     script = tmp_path / "signals.md"
     script.write_text(SCRIPT, encoding="utf-8")
-    cli = _PtyCli(pulse_server.environ(), str(script), "--engine", "system")
+    cli = _play_on_a_pty(pulse_server.environ(), str(script), "--engine", "system")
     cli.wait_for(b"playing", timeout_s=60)  # the status line: the stream has started
     time.sleep(1.0)
     if how == "ctrl-c":
-        os.write(cli.master, b"\x03")
+        cli.send(b"\x03")
         said = "interrupted (Ctrl-C)"
     else:
         os.kill(cli.proc.pid, how)
         said = f"stopped by {how.name}"
-    exit_code, output, attrs = cli.finish(timeout_s=15)
+    exit_code = cli.wait(timeout_s=15)
+    attrs = cli.close()  # the terminal's settings as the player left them
+    output = bytes(cli.output).decode("utf-8", "replace")
     assert exit_code == code, output
     assert f"voicecoach: {said} at " in output and "resume with --from" in output, output
     assert attrs[3] & termios.ECHO and attrs[3] & termios.ICANON  # typing shows again

@@ -8,14 +8,12 @@ way a person's keyboard reaches ``voicecoach play``.
 # ruff: noqa: F811  (pytest fixtures imported from tests/pulse.py are redefined as arguments)
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import subprocess
 import sys
 import termios
-import threading
 import time
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from voicecoach.playback import (
 from voicecoach.script import Settings
 
 from .play_driver import RATE, speech_lookup, two_sections, with_lead_in
+from .pty_process import PtyProcess
 from .pulse import REPO, Recorder, pulse_server, start_pulse  # noqa: F401
 
 PALETTE = load_palette(None)
@@ -147,53 +146,18 @@ def wait_for_sound(
 # ---- driving a player on a pseudo-terminal -------------------------------------------------------
 
 
-class PtyPlayer:
+class PtyPlayer(PtyProcess):
     """``tests/play_driver.py`` on a pty: stdin/stdout/stderr are the pty, keys are written to it."""
 
     def __init__(self, env: dict[str, str], plan: str, tmp_path: Path, *extra: str):
         self.report_path = tmp_path / f"report-{plan}-{time.monotonic_ns()}.json"
-        self.master, slave = os.openpty()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.play_driver", plan, str(self.report_path), *extra],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd=REPO,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_take_controlling_terminal,
-        )
-        os.close(slave)
-        self.output = bytearray()
-        self._drain = threading.Thread(target=self._read_output, daemon=True)
-        self._drain.start()
-
-    def _read_output(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            self.output.extend(data)
-
-    def send(self, keys: bytes) -> float:
-        """Type ``keys``; returns the time they were sent."""
-        t = time.monotonic()
-        os.write(self.master, keys)
-        return t
+        argv = [sys.executable, "-m", "tests.play_driver", plan, str(self.report_path), *extra]
+        super().__init__(argv, env)
 
     def finish(self, timeout_s: float = 30.0) -> dict:
         try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError(
-                f"the player did not finish in {timeout_s} s; output: {bytes(self.output)!r}"
-            ) from None
+            self.wait(timeout_s, "the player")
         finally:
-            self._drain.join(timeout=2)
             os.close(self.master)
         assert self.report_path.exists(), (
             f"no report; exit {self.proc.returncode}; output: {bytes(self.output)!r}"
@@ -201,11 +165,6 @@ class PtyPlayer:
         result = json.loads(self.report_path.read_text())
         result["exit_code"] = self.proc.returncode
         return result
-
-
-def _take_controlling_terminal() -> None:
-    """In the child, after setsid: make the pty on stdin the controlling terminal (so Ctrl-C works)."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 @pytest.fixture(scope="module")

@@ -109,6 +109,17 @@ def words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
+def syllables(text: str) -> int:
+    """Vowel groups per word, a silent final e dropped: rough, but the same for cues and prose."""
+    count = 0
+    for word in re.findall(r"[a-z]+", text.lower()):
+        groups = len(re.findall(r"[aeiouy]+", word))
+        if word.endswith("e") and not word.endswith("le") and groups > 1:
+            groups -= 1
+        count += max(1, groups)
+    return count
+
+
 def voice_factor(durations_s: Sequence[float], reference_wpm: float) -> float:
     """How much faster a voice speaks than the default one, from its ``CALIBRATION_LINES`` seconds.
 
