@@ -42,7 +42,8 @@ def dump(script) -> str:
     fields = [
         f"{f.name}={_fmt(getattr(script.settings, f.name))}"
         for f in dataclasses.fields(Settings)
-        if f.name == "title" or getattr(script.settings, f.name) != getattr(defaults, f.name)
+        if f.compare  # not ``where``: where each value was written, not what it means
+        and (f.name == "title" or getattr(script.settings, f.name) != getattr(defaults, f.name))
     ]
     out.append("settings " + " ".join(fields))
     for item in script.items:
@@ -393,6 +394,11 @@ def test_say_overrides_land_in_settings() -> None:
     script = parse_text("---\nsay.hold_release: and let go\nSay.Count_5: five now\n---\nRest.\n")
     assert script.settings.say == (("hold_release", "and let go"), ("count_5", "five now"))
     assert script.settings.wording()("hold_release") == "and let go"
+
+
+def test_front_matter_values_keep_their_line_and_column() -> None:
+    s = parse_text("---\ntitle: T\npalette:  mine.json\n---\nRest.\n").settings
+    assert s.location("palette") == (3, 11) and s.location("voice") is None
 
 
 def test_new_timing_keys_and_defaults() -> None:
