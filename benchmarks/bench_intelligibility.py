@@ -37,6 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RECOGNISER_RATE_HZ = 16_000
+DEFAULT_RATE_WPM = 140  # the scripts' default rate (as heard)
 CUT_MARGIN_S = 0.15  # kept around a phrase cut from an export
 PAD_S = 0.3  # silence around a phrase from the engine alone
 TARGET_WER = {"piper": 0.2}
@@ -156,7 +157,7 @@ def library_scripts() -> list[Path]:
     return sorted(builtin_scripts_dir().glob("*.md"))
 
 
-def phrases_from_exports(engine: str, out_dir: Path) -> list[Phrase]:
+def phrases_from_exports(engine: str, out_dir: Path, rate: int | None = None) -> list[Phrase]:
     """Every distinct phrase of the library, cut from each session's exported WAV."""
     import soundfile as sf
 
@@ -165,7 +166,7 @@ def phrases_from_exports(engine: str, out_dir: Path) -> list[Phrase]:
     seen: set[str] = set()
     phrases: list[Phrase] = []
     for path in library_scripts():
-        with voicecoach.load(path, engine=engine) as session:
+        with voicecoach.load(path, engine=engine, rate=rate) as session:
             plan = session.plan()
             wav = out_dir / f"{path.stem}-{engine}.wav"
             session.export(wav)
@@ -202,7 +203,9 @@ def library_texts(engine: str) -> list[str]:
     return list(texts)
 
 
-def phrases_from_engine(engine_name: str, texts: list[str]) -> list[Phrase]:
+def phrases_from_engine(
+    engine_name: str, texts: list[str], rate: int | None = None
+) -> list[Phrase]:
     from voicecoach.speech import get_engine
 
     engine = get_engine(engine_name)
@@ -210,7 +213,7 @@ def phrases_from_engine(engine_name: str, texts: list[str]) -> list[Phrase]:
     phrases = []
     try:
         for text in texts:
-            audio = engine.synthesize(text, voice=None, rate_wpm=150)
+            audio = engine.synthesize(text, voice=None, rate_wpm=rate or DEFAULT_RATE_WPM)
             x = to_16k_mono(audio.samples, audio.sample_rate)
             phrases.append(Phrase(text, np.concatenate([pad, x, pad])))
     finally:
@@ -236,6 +239,12 @@ def main() -> None:
     ap.add_argument("--phrases", choices=("library", "fixed"), default="library")
     ap.add_argument("--worst", type=int, default=5, help="show the N phrases heard worst")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--rate",
+        type=int,
+        help="words per minute as heard (default: the scripts' own, 140 unless they say); "
+        "205 is the pace the library was heard at before the engines were calibrated",
+    )
     args = ap.parse_args()
     if args.phrases == "fixed" and args.source == "export":
         args.source = "engine"  # a fixed list has no session to export
@@ -247,10 +256,10 @@ def main() -> None:
         for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
             t0 = time.perf_counter()
             if args.source == "export":
-                phrases = phrases_from_exports(engine, Path(tmp))
+                phrases = phrases_from_exports(engine, Path(tmp), args.rate)
             else:
                 texts = list(FIXED_PHRASES) if args.phrases == "fixed" else library_texts(engine)
-                phrases = phrases_from_engine(engine, texts)
+                phrases = phrases_from_engine(engine, texts, args.rate)
             t1 = time.perf_counter()
             scored = score(recogniser, phrases)
             t2 = time.perf_counter()
@@ -283,7 +292,8 @@ def main() -> None:
             for s in sorted(scored, key=lambda s: s.edits / s.words, reverse=True)[: args.worst]:
                 print(f"    {s.edits}/{s.words}  said: {s.text!r}\n          heard: {s.heard!r}")
     print(
-        f"source: {args.source}, phrases: {args.phrases}, recogniser: pocketsphinx en-us, 16 kHz mono"
+        f"source: {args.source}, phrases: {args.phrases}, rate: {args.rate or 'the scripts'}, "
+        "recogniser: pocketsphinx en-us, 16 kHz mono"
     )
     if args.json:
         args.json.write_text(
