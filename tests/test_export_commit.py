@@ -130,6 +130,30 @@ def test_a_failed_captions_rename_puts_the_earlier_audio_back(
     assert _parts(tmp_path) == []
 
 
+def test_without_hard_links_the_earlier_audio_is_put_back_from_a_copy(earlier, writer, monkeypatch):
+    folder, audio, captions = earlier
+    real = os.replace
+
+    def no_links(src, dst, *a, **kw):  # as on FAT or some FUSE file systems
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def replace(src, dst, *a, **kw):
+        if str(dst).endswith(".vtt"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(src, dst, *a, **kw)
+
+    monkeypatch.setattr(atomic_mod.os, "link", no_links)
+    monkeypatch.setattr(atomic_mod.os, "replace", replace)
+    with pytest.raises(ExportError, match=r"out\.vtt: Input/output error"):
+        _export(folder, SECOND)
+    assert (folder / "out.wav").read_bytes() == audio
+    assert (folder / "out.vtt").read_bytes() == captions
+    assert _parts(folder) == []
+    monkeypatch.setattr(atomic_mod.os, "replace", real)
+    result = _export(folder, SECOND)  # and a commit that succeeds removes the copy
+    assert result.path.read_bytes() != audio and _parts(folder) == []
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
