@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import re
 import shutil
 import signal
@@ -22,7 +21,7 @@ from voicecoach import export as export_mod
 from voicecoach import loudness as loudness_mod
 from voicecoach.captions import webvtt_text
 from voicecoach.errors import ExportError, UsageError
-from voicecoach.export import FORMATS, clean_stale_parts, export_plan, format_for
+from voicecoach.export import FORMATS, export_plan, format_for
 from voicecoach.loudness import CACHE_VERSION, MAX_TRUE_PEAK_DBTP, TARGET_LUFS
 from voicecoach.palette import load_palette
 from voicecoach.plan import Event, Plan, Section
@@ -572,12 +571,26 @@ def test_kill_9_leaves_only_a_part_file_which_the_next_export_removes(tmp_path):
     leftovers = _parts(tmp_path)
     assert len(leftovers) == 1
     assert re.fullmatch(rf"\.out\.wav\.part-{proc.pid}-[0-9a-f]{{8}}", leftovers[0].name)
-    # a live export's temporary file is never taken for a stale one
-    assert clean_stale_parts(target, older_than=0.0) == []
-    os.utime(leftovers[0], (time.time() - 5, time.time() - 5))
+    # its lock goes with the last process of the export (the forked encoder follows in a moment)
+    wait_unlocked(leftovers[0])
     export_plan(make_plan(), speech_lookup, target, palette=load_palette(None))
     assert _parts(tmp_path) == []
     assert sf.info(str(target)).frames == make_plan().duration_samples
+
+
+def wait_unlocked(path: Path, timeout_s: float = 10.0) -> None:
+    """Wait until nobody holds ``path``'s flock."""
+    import fcntl
+
+    deadline = time.monotonic() + timeout_s
+    with open(path, "rb") as f:
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, f"{path} stayed locked"
+                time.sleep(0.02)
 
 
 def test_sigterm_removes_the_part_file_and_says_so(tmp_path):

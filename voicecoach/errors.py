@@ -35,13 +35,16 @@ class Diagnostic:
         return printable(f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}")
 
     def format(self) -> str:
-        """The headline, then the source line and a caret under the column (all safe to print)."""
+        """The headline, then the source line and a caret under the column (all safe to print).
+
+        A long source line is cut to about ``SOURCE_WINDOW`` printed
+        characters around the column, with ``...`` where it was cut.
+        """
         out = [self.headline()]
         if self.source_line is not None:
-            src = self.source_line.expandtabs(1)
-            before = printable(src[: max(0, self.col - 1)])  # what the caret must pass
-            out.append(f"    {printable(src)}")
-            out.append("    " + " " * len(before) + "^")
+            shown, caret_at = source_excerpt(self.source_line.expandtabs(1), self.col - 1)
+            out.append(f"    {shown}")
+            out.append("    " + " " * caret_at + "^")
         return "\n".join(out)
 
     def to_json(self) -> dict:
@@ -52,6 +55,42 @@ class Diagnostic:
             "severity": self.severity,
             "message": self.message,
         }
+
+
+SOURCE_WINDOW = 200  # printed characters of a source line shown around the caret, at most
+_CUT = "..."
+
+
+def source_excerpt(src: str, index: int) -> tuple[str, int]:
+    """``src`` made printable and cut to ``SOURCE_WINDOW`` printed characters around ``index``.
+
+    Returns the text to show and the offset of the character at ``index``
+    in it (where the caret goes; an escape such as ``\\x1b`` counts as the
+    four characters it prints). Only the characters near ``index`` are
+    looked at, so a line of 100,000 characters costs no more than a short one.
+    """
+    index = min(max(index, 0), len(src))
+    start = end = index
+    width = 0
+
+    def fits(ch: str) -> bool:
+        nonlocal width
+        w = len(printable(ch))
+        if width + w > SOURCE_WINDOW:
+            return False
+        width += w
+        return True
+
+    while start > 0 and width < SOURCE_WINDOW // 2 and fits(src[start - 1]):
+        start -= 1
+    while end < len(src) and fits(src[end]):
+        end += 1
+    while start > 0 and fits(src[start - 1]):  # the line ended first: show more before
+        start -= 1
+    head = _CUT if start > 0 else ""
+    tail = _CUT if end < len(src) else ""
+    caret_at = len(head) + len(printable(src[start:index]))
+    return head + printable(src[start:end]) + tail, caret_at
 
 
 class VoicecoachError(Exception):

@@ -4,11 +4,13 @@ Two passes over the streaming renderer (measure, then write), so memory stays
 flat whatever the session length. Both results go to the loudness cache
 (``loudness.cache_path``, shared with ``play``): exporting the same audio
 again, or to another lossless format, renders once, straight into the file. The audio goes to a temporary file in the
-target folder (``.NAME.part-PID-XXXX``) that is renamed over the target only
-when it is complete and tagged: Ctrl-C, SIGTERM or a full disk remove the
-temporary file and leave any earlier file of that name untouched. A kill -9
-cannot clean up after itself: it leaves only such a ``.part`` file, never the
-target name, and the next export to that folder removes it.
+target folder (``.NAME.part-PID-XXXXXXXX``, see ``atomic``) that is renamed over the target only
+when it is complete and tagged; captions are written to their own temporary
+file first, and the two are renamed together or not at all
+(``atomic.PartFiles.commit``). Ctrl-C, SIGTERM or a full disk remove the
+temporary files and leave any earlier audio and captions untouched. A kill -9
+cannot clean up after itself: it leaves only such ``.part`` files, never the
+target names, and the next export to that folder removes them.
 """
 
 from __future__ import annotations
@@ -18,18 +20,23 @@ import errno
 import functools
 import math
 import os
-import secrets
 import shutil
 import signal
-import stat
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import (
+    PartFiles,
+    clean_stale_parts,
+    refuse_unless_regular,
+    write_error,
+    write_part_text,
+)
+from .atomic import atomic_write_text as atomic_write_text  # its earlier home, for other modules
 from .errors import ExportError, UsageError
 from .loudness import (
     LOSSLESS_DECISION,
@@ -70,7 +77,6 @@ _LOSSY_QUALITY = 0.5  # libsndfile compression level (0 best .. 1 smallest) for 
 _CODEC_HEADROOM_DB = 1.0
 # a limited render within this of the target is kept (EBU R 128's tolerance); further off, it is redone
 _LOUDNESS_SLACK_LU = 0.5
-_PART_MARK = ".part-"
 
 ProgressFn = Callable[[int, int], None]
 
@@ -123,139 +129,6 @@ def format_for(path: str | os.PathLike | None, fmt: str | None = None) -> str:
     )
 
 
-# ---- atomic files ------------------------------------------------------------------
-
-
-def _part_prefix(target: Path) -> str:
-    return f".{target.name}{_PART_MARK}"
-
-
-def _new_part_path(target: Path) -> Path:
-    """A fresh, exclusive temporary file beside ``target``: ``.NAME.part-PID-RANDOM``."""
-    while True:
-        part = target.parent / f"{_part_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return part
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def clean_stale_parts(target: str | os.PathLike, *, older_than: float | None = None) -> list[Path]:
-    """Remove temporary files left beside ``target`` by exports that were killed; returns them.
-
-    A ``.part`` file is stale when it was last written before ``older_than``
-    (a time.time(); default now) and the process that made it is gone.
-    """
-    target = Path(target)
-    cutoff = time.time() if older_than is None else older_than
-    removed = []
-    with contextlib.suppress(OSError):
-        for part in target.parent.glob(_part_prefix(target) + "*"):
-            pid_text = part.name[len(_part_prefix(target)) :].split("-", 1)[0]
-            try:
-                if part.stat().st_mtime >= cutoff:
-                    continue
-                if (
-                    pid_text.isdigit()
-                    and int(pid_text) != os.getpid()
-                    and _pid_alive(int(pid_text))
-                ):
-                    continue
-                part.unlink()
-                removed.append(part)
-            except FileNotFoundError:
-                continue
-    return removed
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-_SPECIAL_FILES = (
-    (stat.S_ISLNK, "a symbolic link"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a device"),
-    (stat.S_ISBLK, "a device"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISDIR, "a folder"),
-)
-
-
-def _refuse_unless_regular(target: Path) -> None:
-    """Raise ``ExportError`` when ``target`` exists and is not a regular file.
-
-    The rename at the end of a write would replace whatever has the name: a
-    device node, a FIFO, or a symbolic link (not the file it points to).
-    """
-    try:
-        mode = os.lstat(target).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise ExportError(f"cannot write {target}: {e.strerror or e}") from e
-    for test, what in _SPECIAL_FILES:
-        if test(mode):
-            raise ExportError(
-                f"{target} is {what}, not a regular file: voicecoach only replaces regular "
-                "files; give another name"
-            )
-
-
-def _finish(part: Path, target: Path) -> None:
-    """Give ``part`` ordinary permissions, flush it, and rename it over ``target``."""
-    _refuse_unless_regular(target)  # again: it may have been made since the export began
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(part, 0o666 & ~umask)
-    with open(part, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(part, target)
-    _fsync_dir(target.parent)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically (temporary file beside it, then rename)."""
-    target = Path(path)
-    part: Path | None = None
-    try:
-        part = _new_part_path(target)  # fails first when the folder is missing or read-only
-        with open(part, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        _finish(part, target)
-    except OSError as e:
-        raise _os_error(e, target) from e
-    finally:
-        if part is not None:
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
-
-
-def _os_error(e: OSError, target: Path) -> ExportError:
-    if e.errno == errno.ENOSPC:
-        return ExportError(
-            f"disk full writing {target}; no file was written and any earlier {target.name} is untouched"
-        )
-    return ExportError(f"could not write {target}: {e.strerror or e}")
-
-
 class _Terminated(BaseException):
     """Raised in the main thread by SIGTERM during an export, so the temporary file is removed."""
 
@@ -301,7 +174,7 @@ def _check_target(target: Path, fmt: str, sample_rate: int) -> None:
         )
     if target.is_dir() and not target.is_symlink():
         raise ExportError(f"{target} is a folder: give a file name to export to")
-    _refuse_unless_regular(target)
+    refuse_unless_regular(target)
     if not target.parent.is_dir():
         raise ExportError(f"cannot write {target}: the folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK):
@@ -333,16 +206,22 @@ def export_plan(
     ``export`` or ``play``), and every pass but the writing one when it was
     exported before in the same kind of format.
     """
-    from .captions import captions_path_for, write_captions
+    from .captions import captions_path_for, webvtt_text
     from .tags import tags_for, write_tags
 
     target = Path(out_path)
     fmt = format_for(target, fmt)
     rate = plan.sample_rate
     _check_target(target, fmt, rate)
-    if captions:
-        _refuse_unless_regular(captions_path_for(target))
-    clean_stale_parts(target, older_than=time.time())
+    captions_target = captions_path_for(target) if captions else None
+    if captions_target is not None:
+        if captions_target == target:
+            raise ExportError(
+                f"the captions of {target} would have its very name: give the audio file "
+                f"an audio extension ({target.stem}.{fmt})"
+            )
+        refuse_unless_regular(captions_target)
+    clean_stale_parts(target)
     duration = plan.duration_samples
     tags = tags_for(plan)
     lossy = fmt in _LOSSY
@@ -352,8 +231,8 @@ def export_plan(
     decision_name = LOSSLESS_DECISION if not lossy else f"export-{fmt}"
     known = cached_decision(cache, decision_name, ("ceiling_dbtp", "lufs", "true_peak_dbtp"))
     cached = known is not None
-    part: Path | None = None
-    with _sigterm_cleans_up():
+    targets = (target,) if captions_target is None else (target, captions_target)
+    with _sigterm_cleans_up(), PartFiles() as parts:
         try:
             if known is not None:
                 # this audio was exported before: its gain, limiter and loudness are known
@@ -361,7 +240,7 @@ def export_plan(
                 gain, limit = float(known["gain_db"]), bool(known["limiter"])
                 ceiling = float(known["ceiling_dbtp"])
                 lufs, peak = float(known["lufs"]), float(known["true_peak_dbtp"])
-                part = _new_part_path(target)
+                part = parts.new(target)
                 _write_audio(
                     part,
                     fmt,
@@ -379,7 +258,7 @@ def export_plan(
                 work.next_pass()
             else:
                 lufs, peak, gain, limit, ceiling, part = _decide_and_write(
-                    target, fmt, plan, speech, palette, tags, block_frames, work, cache
+                    parts, target, fmt, plan, speech, palette, tags, block_frames, work, cache
                 )
                 update_cache(
                     cache,
@@ -395,19 +274,24 @@ def export_plan(
                     ),
                 )
             write_tags(part, fmt, tags)
-            _finish(part, target)
-            part = None
-            captions_path = write_captions(plan, captions_path_for(target)) if captions else None
+            commits = [(part, target)]
+            if captions_target is not None:
+                text = webvtt_text(plan)
+                commits.append(
+                    (
+                        write_part_text(parts, captions_target, text, together=targets),
+                        captions_target,
+                    )
+                )
+            parts.commit(commits)  # the audio and its captions together, or neither
         except OSError as e:
-            raise _os_error(e, target) from e
+            raise write_error(e, target, targets if len(targets) > 1 else ()) from e
         except _Terminated:
+            kept = " and ".join(t.name for t in targets)
             raise ExportError(
-                f"export of {target} stopped by SIGTERM; no file was written and any earlier {target.name} is untouched"
+                f"export of {target} stopped by SIGTERM; no file was written and any earlier {kept} "
+                f"{'is' if len(targets) < 2 else 'are'} untouched"
             ) from None
-        finally:
-            if part is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    part.unlink()
     work.finish()
     return ExportResult(
         path=target,
@@ -415,18 +299,18 @@ def export_plan(
         duration_s=duration / rate,
         integrated_lufs=lufs,
         true_peak_dbtp=peak,
-        captions_path=captions_path,
+        captions_path=captions_target,
         gain_db=gain,
         limiter=limit,
         loudness_cached=cached,
     )
 
 
-def _decide_and_write(target, fmt, plan, speech, palette, tags, block_frames, work, cache):
+def _decide_and_write(parts, target, fmt, plan, speech, palette, tags, block_frames, work, cache):
     """Measure (unless cached), write at the normalising gain, and correct until in range.
 
     Returns ``(lufs, true_peak_dbtp, gain_db, limiter, ceiling_dbtp, part)``
-    with ``part`` the written temporary file (removed again on failure).
+    with ``part`` the written temporary file (one of ``parts``).
     """
     rate = plan.sample_rate
     lossy = fmt in _LOSSY
@@ -445,51 +329,46 @@ def _decide_and_write(target, fmt, plan, speech, palette, tags, block_frames, wo
     measured_lufs, measured_peak = measured
     gain = TARGET_LUFS - measured_lufs if math.isfinite(measured_lufs) else 0.0
     headroom_db = _CODEC_HEADROOM_DB if lossy else 0.0
-    part = _new_part_path(target)
-    try:
-        for attempt in range(3):
-            if attempt:
-                work.add_passes(1 + (1 if lossy else 0))
-            ceiling = MAX_TRUE_PEAK_DBTP - headroom_db
-            limit = measured_peak + gain > ceiling
-            metered = _write_audio(
-                part,
-                fmt,
-                plan,
-                speech,
-                palette,
-                gain,
-                limit,
-                ceiling,
-                tags,
-                block_frames,
-                work,
-                meter=limit and not lossy,
-            )
+    part = parts.new(target)
+    for attempt in range(3):
+        if attempt:
+            work.add_passes(1 + (1 if lossy else 0))
+        ceiling = MAX_TRUE_PEAK_DBTP - headroom_db
+        limit = measured_peak + gain > ceiling
+        metered = _write_audio(
+            part,
+            fmt,
+            plan,
+            speech,
+            palette,
+            gain,
+            limit,
+            ceiling,
+            tags,
+            block_frames,
+            work,
+            meter=limit and not lossy,
+        )
+        work.next_pass()
+        if lossy:
+            # a listener hears the decoded file: measure that
+            lufs, peak = _measure_file(part, work)
             work.next_pass()
-            if lossy:
-                # a listener hears the decoded file: measure that
-                lufs, peak = _measure_file(part, work)
-                work.next_pass()
-            elif limit:
-                assert metered is not None
-                lufs, peak = metered
-            else:  # a plain gain: the measurement scales exactly
-                lufs, peak = measured_lufs + gain, measured_peak + gain
-            again = False
-            if limit and math.isfinite(lufs) and abs(lufs - TARGET_LUFS) > _LOUDNESS_SLACK_LU:
-                # give back what the limiter took off; it still holds the ceiling
-                gain += TARGET_LUFS - lufs
-                again = True
-            if lossy and peak > MAX_TRUE_PEAK_DBTP:
-                headroom_db += peak - MAX_TRUE_PEAK_DBTP + 0.3
-                again = True
-            if not again:
-                break
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
-        raise
+        elif limit:
+            assert metered is not None
+            lufs, peak = metered
+        else:  # a plain gain: the measurement scales exactly
+            lufs, peak = measured_lufs + gain, measured_peak + gain
+        again = False
+        if limit and math.isfinite(lufs) and abs(lufs - TARGET_LUFS) > _LOUDNESS_SLACK_LU:
+            # give back what the limiter took off; it still holds the ceiling
+            gain += TARGET_LUFS - lufs
+            again = True
+        if lossy and peak > MAX_TRUE_PEAK_DBTP:
+            headroom_db += peak - MAX_TRUE_PEAK_DBTP + 0.3
+            again = True
+        if not again:
+            break
     return lufs, peak, gain, limit, ceiling, part
 
 

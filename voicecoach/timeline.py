@@ -134,8 +134,8 @@ def svg_text(plan: Plan) -> str:
 
 def write_svg(plan: Plan, path: str | os.PathLike) -> None:
     """Write the timeline of ``plan`` to ``path`` as SVG, atomically (raises ExportError)."""
+    from .atomic import atomic_write_text
     from .errors import ExportError, UsageError
-    from .export import atomic_write_text
 
     if not os.fspath(path):
         raise UsageError("no file name given for the timeline picture")
