@@ -157,7 +157,7 @@ def library_scripts() -> list[Path]:
     return sorted(builtin_scripts_dir().glob("*.md"))
 
 
-def phrases_from_exports(engine: str, out_dir: Path, rate: int | None = None) -> list[Phrase]:
+def phrases_from_exports(engine: str, out_dir: Path, rate_wpm: int | None = None) -> list[Phrase]:
     """Every distinct phrase of the library, cut from each session's exported WAV."""
     import soundfile as sf
 
@@ -166,7 +166,7 @@ def phrases_from_exports(engine: str, out_dir: Path, rate: int | None = None) ->
     seen: set[str] = set()
     phrases: list[Phrase] = []
     for path in library_scripts():
-        with voicecoach.load(path, engine=engine, rate=rate) as session:
+        with voicecoach.load(path, engine=engine, rate=rate_wpm) as session:
             plan = session.plan()
             wav = out_dir / f"{path.stem}-{engine}.wav"
             session.export(wav)
