@@ -143,6 +143,7 @@ def trim(max_bytes: int, root: Path | None = None) -> int:
 
 
 _ESTIMATES: dict[Path, int] = {}  # cache folder -> its size as this process last knew it
+_RESERVE_LOCK = threading.Lock()  # held while scanning: not the lock readers take
 _LOCK = threading.Lock()
 
 
@@ -152,7 +153,7 @@ def reserve(nbytes: int) -> bool:
     cap = cache_max_bytes()
     if nbytes > cap:
         return False
-    with _LOCK:
+    with _RESERVE_LOCK:
         total = _ESTIMATES.get(root)
         if total is None or total + nbytes > cap:
             total = trim(max(0, int(cap * _TRIM_TO) - nbytes), root)
