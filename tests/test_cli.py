@@ -188,7 +188,7 @@ def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
     run(capsys, "plan", str(SPEC_EXAMPLE), "--engine", "system")
     code, out, _ = run(capsys, "cache", "info")
     assert code == 0 and str(tmp_path / "cache") in out
-    entries = int(out.split("entries:")[1].split()[0])
+    entries = int(out.split("speech:")[1].split()[0])
     assert entries > 10
     (tmp_path / "cache" / "tones").mkdir(parents=True, exist_ok=True)
     (tmp_path / "cache" / "tones" / "t.npy").write_bytes(b"x" * 10)

@@ -626,7 +626,7 @@ def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monke
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
     render_mod._TONE_CACHE.clear()
     made = render_mod.cached_tone(WARM, "bell", 30_000, SR)
-    files = list((tmp_path / "tones").glob("*.npy"))
+    files = list((tmp_path / "tones").glob("*.f32"))
     assert len(files) == 1 and not list((tmp_path / "tones").glob("*.tmp"))
 
     def no_synth(*args, **kwargs):
@@ -661,7 +661,7 @@ def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_pa
     plan = make_plan([ev], ev.end_sample + 500)
     render_mod._SPEECH_CACHE.clear()
     first = render(plan, Voices({"s": voice}))
-    files = list((tmp_path / "speech-prepared").glob("*.npy"))
+    files = list((tmp_path / "speech-prepared").glob("*.f32"))
     assert len(files) == 1 and not list((tmp_path / "speech-prepared").glob("*.tmp"))
 
     def no_resampling(*args, **kwargs):
@@ -697,7 +697,7 @@ def test_renders_from_one_speech_source_share_its_prepared_speech(tmp_path, monk
     voices = Voices({"s": voice})
     render_mod._SPEECH_CACHE.clear()
     first = render(plan, voices)
-    for path in (tmp_path / "speech-prepared").glob("*.npy"):
+    for path in (tmp_path / "speech-prepared").glob("*.f32"):
         path.unlink()  # only memory remembers now
 
     def no_resampling(*args, **kwargs):
@@ -709,16 +709,3 @@ def test_renders_from_one_speech_source_share_its_prepared_speech(tmp_path, monk
     with pytest.raises(AssertionError, match="resampled"):
         render(plan, Voices({"s": voice}))
     render_mod._SPEECH_CACHE.clear()
-
-
-def test_the_prepared_speech_folder_is_trimmed_oldest_first(tmp_path):
-    import os
-
-    from voicecoach import render as render_mod
-
-    for i in range(5):
-        path = tmp_path / f"{i}.npy"
-        path.write_bytes(b"x" * 1000)
-        os.utime(path, (1_000_000 + i, 1_000_000 + i))
-    render_mod._trim_folder(tmp_path, 2500)
-    assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["3.npy", "4.npy"]

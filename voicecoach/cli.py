@@ -469,19 +469,28 @@ def voices(engine, as_json) -> None:
 
 @cli.group()
 def cache() -> None:
-    """The speech cache (each utterance is synthesised once)."""
+    """The cache: speech (each utterance is synthesised once) and what is made from it."""
 
 
 @cache.command("info")
 def cache_info_cmd() -> None:
-    """Where the cache is and how big."""
-    from .resources import derived_cache_usage
-    from .speech import cache_info
+    """Where the cache is, how big (all kinds together) and its cap."""
+    from .diskcache import CACHE_MAX_ENV, cache_max_bytes, usage
+    from .resources import cache_root
 
-    info = cache_info()
-    _echo(f"path: {info['path']}\nentries: {info['entries']}\nsize: {info['bytes'] / 1e6:.1f} MB")
-    for name, (files, size) in derived_cache_usage().items():
-        _echo(f"{name}: {files} files, {size / 1e6:.1f} MB (remade when needed)")
+    kinds = usage()
+    files = sum(n for n, _ in kinds.values())
+    total = sum(size for _, size in kinds.values())
+    cap = cache_max_bytes()
+    _echo(f"path: {cache_root()}")
+    _echo(
+        f"size: {total / 1e6:.1f} MB in {files} files ({total} bytes); cap {cap / 1e6:.1f} MB "
+        f"(${CACHE_MAX_ENV}), the least recently used go first"
+    )
+    for name, (n, size) in kinds.items():
+        what = "entries" if name == "speech" else "files"
+        again = "" if name == "speech" else " (remade when needed)"
+        _echo(f"{name}: {n} {what}, {size / 1e6:.1f} MB{again}")
 
 
 @cache.command("clear")

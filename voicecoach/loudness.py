@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
 import struct
 import threading
+import zlib
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +34,7 @@ from typing import BinaryIO
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .diskcache import checked_fd, discard, load_json, reserve, save_json
 from .resources import cache_root, new_cache_temp
 
 TARGET_LUFS = -16.0
@@ -634,10 +635,12 @@ def _apply_spans(x: np.ndarray, start: int, spans: deque[tuple[int, np.ndarray]]
 # the same ``_apply_spans``, so the same bytes. The file is read span by span (``pread``),
 # never held whole, so memory stays flat. Layout: the gains (float64) of every span, back
 # to back; then each span's first frame and length (int64); then a trailer (span count,
-# key, magic). A file for another key, or one that does not add up, is ignored.
+# key, magic); then the CRC-32 of all that, checked (in chunks) when the file is opened. A
+# file for another key is ignored; one that does not add up is removed (``diskcache``).
 
-_SPANS_MAGIC = b"VCLSPAN1"
+_SPANS_MAGIC = b"VCLSPAN2"
 _SPANS_TRAILER = struct.Struct("<q16s8s")  # span count, key, magic
+_SPANS_CRC = 4  # bytes of the CRC-32 at the end
 
 
 def limiter_spans_path(
@@ -663,6 +666,8 @@ class _SpanWriter:
         self.path, self.key = path, key
         self.part: Path | None = None
         self.index = array("q")
+        self.crc = 0  # of what is written so far
+        self.size = 0
         try:
             fd, self.part = new_cache_temp(path)
             self.file: BinaryIO | None = os.fdopen(fd, "wb")  # closed in finish/abort
@@ -672,9 +677,9 @@ class _SpanWriter:
     def __call__(self, start: int, gains: np.ndarray) -> None:
         if self.file is None:
             return
-        g = np.ascontiguousarray(gains, dtype=np.float64)
+        g = np.ascontiguousarray(gains, dtype="<f8")
         try:
-            self.file.write(g.tobytes())
+            self._write(g.tobytes())
         except OSError:
             self.abort()
             return
@@ -684,14 +689,23 @@ class _SpanWriter:
         if self.file is None:
             return
         try:
-            self.file.write(self.index.tobytes())
-            self.file.write(_SPANS_TRAILER.pack(len(self.index) // 2, self.key, _SPANS_MAGIC))
+            self._write(self.index.tobytes())
+            self._write(_SPANS_TRAILER.pack(len(self.index) // 2, self.key, _SPANS_MAGIC))
+            self.file.write(struct.pack("<I", self.crc))
             self.file.close()
             assert self.part is not None
+            if not reserve(self.size + _SPANS_CRC):
+                raise OSError("the limiter spans are larger than the cache's cap")
             os.replace(self.part, self.path)
         except OSError:
             self.abort()
         self.file = None
+
+    def _write(self, raw: bytes) -> None:
+        assert self.file is not None
+        self.file.write(raw)
+        self.crc = zlib.crc32(raw, self.crc)
+        self.size += len(raw)
 
     def abort(self) -> None:
         if self.file is not None:
@@ -704,19 +718,25 @@ class _SpanWriter:
 
 
 def _open_spans(path: Path, key: bytes) -> tuple[int, np.ndarray, np.ndarray] | None:
-    """``(fd, starts, lengths)`` of a spans file made for ``key``, or ``None`` if absent or not sound."""
+    """``(fd, starts, lengths)`` of a spans file made for ``key``, or ``None`` if absent or not sound.
+
+    A damaged file (its CRC does not match, or it does not add up) is removed.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
-        size = os.fstat(fd).st_size
+        size = os.fstat(fd).st_size - _SPANS_CRC
         if size < _SPANS_TRAILER.size:
             raise ValueError
         count, stored_key, magic = _SPANS_TRAILER.unpack(
             os.pread(fd, _SPANS_TRAILER.size, size - _SPANS_TRAILER.size)
         )
-        if magic != _SPANS_MAGIC or stored_key != key or count < 0:
+        if magic == _SPANS_MAGIC and stored_key != key:
+            os.close(fd)
+            return None  # sound, for another gain: replaced when these spans are recorded
+        if magic != _SPANS_MAGIC or count < 0 or not checked_fd(path, fd):
             raise ValueError
         index_at = size - _SPANS_TRAILER.size - 16 * count
         raw = os.pread(fd, 16 * count, index_at) if count else b""
@@ -729,6 +749,7 @@ def _open_spans(path: Path, key: bytes) -> tuple[int, np.ndarray, np.ndarray] | 
         return fd, starts, lengths
     except (OSError, ValueError, struct.error):
         os.close(fd)
+        discard(path)
         return None
 
 
@@ -945,7 +966,7 @@ def normalisation_gain_db(
 # after an export renders once. Reading or writing it never fails an export:
 # a missing or broken file only costs the measuring pass.
 
-CACHE_VERSION = 3  # bump when the renderer, meter or limiter changes what they produce
+CACHE_VERSION = 4  # bump when the renderer, meter or limiter changes what they produce
 PLAY_DECISION = "play"  # what ``play`` measured (``normalisation_gain_db``)
 LOSSLESS_DECISION = "export-lossless"  # what a WAV or FLAC export decided and measured
 
@@ -995,14 +1016,13 @@ def cache_path(plan, palette) -> Path | None:
 
 
 def read_cache(path: Path | None) -> dict:
-    """The cache entry at ``path`` (``{}`` when missing or unreadable)."""
-    if path is None:
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) and data.get("version") == CACHE_VERSION else {}
+    """The cache entry at ``path`` (``{}`` when missing, damaged or of another version).
+
+    Entries are checked (``diskcache.load_json``: a CRC-32 over the content), so an
+    edited or damaged one is removed and counts as missing.
+    """
+    data = load_json(path)
+    return data if data is not None and data.get("version") == CACHE_VERSION else {}
 
 
 def update_cache(
@@ -1019,17 +1039,7 @@ def update_cache(
         data["measured"] = {"lufs": float(measured[0]), "true_peak_dbtp": float(measured[1])}
     if decision is not None:
         data.setdefault("decisions", {})[decision[0]] = decision[1]
-    try:
-        fd, tmp = new_cache_temp(path)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data))
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    save_json(path, data)
 
 
 def cached_measurement(path: Path | None) -> tuple[float, float] | None:

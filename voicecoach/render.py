@@ -14,12 +14,10 @@ render at that position (``play`` relies on this to jump and resume).
 from __future__ import annotations
 
 import bisect
-import contextlib
 import functools
 import hashlib
 import itertools
 import math
-import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -29,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .diskcache import ARRAY_SUFFIX
 from .dsp import resample_poly
 from .errors import RenderError, UsageError, VoicecoachError
 from .palette import Palette
@@ -44,7 +43,7 @@ TONE_CACHE_BYTES = 64 * 1024 * 1024  # synthesised tones shared between renders
 # prepared utterances shared by the renders of one lookup; a miss reloads from the disk cache
 SPEECH_CACHE_BYTES = 12 * 1024 * 1024
 LOCAL_TONE_CACHE_BYTES = 32 * 1024 * 1024  # per render, keyed without hashing the palette
-_TONE_FILE_VERSION = 1  # bump when the file layout of the disk tone cache changes
+_TONE_FILE_VERSION = 2  # bump when the file layout of the disk tone cache changes
 # Time rule 4: speech less than this apart (end of one to start of the next: the words of a
 # countdown) is one duck region, so tones stay down between the words instead of pumping.
 DUCK_HOLD_GAP_S = 1.5
@@ -102,11 +101,12 @@ def cached_tone(
 
 
 # Synthesising a session's tones costs about 0.3 s in a new process (a fifth of a repeat
-# export): they are kept on disk, ``<cache>/tones/<digest>.npy``. The digest covers the
+# export): they are kept on disk, ``<cache>/tones/<digest>.f32`` (a checked entry, see
+# ``diskcache``). The digest covers the
 # tone's parameters (the palette: a retuned palette is other tones), its length and rate,
 # and the code that makes it (the source of ``tones``, ``units`` and ``loudness``, numpy's
 # version), so a changed synthesiser never reads an old tone. A missing or damaged file
-# only costs the synthesis.
+# (its CRC does not match: it is removed) only costs the synthesis.
 
 
 @functools.lru_cache(maxsize=4)
@@ -132,7 +132,7 @@ def _tone_file(key: tuple) -> Path | None:
 
         code = _code_digest(("tones", "units", "loudness"))  # loudness: the K-weighting
         blob = repr((_TONE_FILE_VERSION, code, key)).encode("utf-8")
-        return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}.npy"
+        return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}{ARRAY_SUFFIX}"
     except Exception:  # no cache is only slower
         return None
 
@@ -142,47 +142,28 @@ def _load_array(
 ) -> np.ndarray | None:
     """A cached float32 array of ``duration_samples`` (mapped read-only when ``mapped``), or ``None``.
 
-    ``None`` when the file is missing or not sound (wrong type or length, not finite).
+    ``None`` when the file is missing; a damaged one (its CRC does not match) is removed.
     """
-    if path is None:
-        return None
-    try:
-        x = np.load(path, mmap_mode="r" if mapped else None, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return None
-    if x.dtype != np.float32 or x.shape != (duration_samples,) or not np.isfinite(x).all():
-        return None
-    return x
+    from .diskcache import load_array
+
+    return load_array(path, duration_samples, mapped=mapped)
 
 
 def _save_array(path: Path | None, x: np.ndarray) -> None:
-    if path is None:
-        return
-    from .resources import new_cache_temp
+    from .diskcache import save_array
 
-    try:
-        fd, tmp = new_cache_temp(path)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, x, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    save_array(path, x)
 
 
 # Resampling a session's speech to the output rate costs about 0.16 s of a 30-minute export
 # (a sixth of a repeat export), so the prepared speech (resampled, fitted, faded) is kept on
-# disk too, ``<cache>/speech-prepared/<digest>.npy``, and mapped back read-only (no copy). The
+# disk too, ``<cache>/speech-prepared/<digest>.f32``, and mapped back read-only (no copy). The
 # digest covers the utterance's samples themselves (so it never depends on where they came
 # from), the output rate, the event's length, whether it was cut short, the fades, and the
-# code that prepares it. The folder is trimmed to ``PREPARED_SPEECH_CACHE_BYTES`` (oldest
-# first) when a process first writes to it. A missing or damaged file only costs the work.
+# code that prepares it. Like every cache entry it is checked (CRC-32) when read and counts
+# towards the cap on the whole cache (``diskcache``). A missing or damaged file only costs the work.
 
-PREPARED_SPEECH_CACHE_BYTES = 1 << 30
-_PREPARED_FILE_VERSION = 1
+_PREPARED_FILE_VERSION = 2  # bump when the file layout changes
 
 
 def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> Path | None:
@@ -206,40 +187,9 @@ def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> 
                 )
             ).encode("utf-8")
         )
-        return cache_root() / "speech-prepared" / f"{h.hexdigest()}.npy"
+        return cache_root() / "speech-prepared" / f"{h.hexdigest()}{ARRAY_SUFFIX}"
     except Exception:  # no cache is only slower
         return None
-
-
-_TRIMMED: set[Path] = set()  # speech-prepared folders trimmed by this process
-
-
-def _save_speech(path: Path | None, x: np.ndarray) -> None:
-    if path is None:
-        return
-    if path.parent not in _TRIMMED:
-        _TRIMMED.add(path.parent)
-        _trim_folder(path.parent, PREPARED_SPEECH_CACHE_BYTES - x.nbytes)
-    _save_array(path, x)
-
-
-def _trim_folder(folder: Path, max_bytes: int) -> None:
-    """Remove the oldest ``*.npy`` files of ``folder`` until the rest fit in ``max_bytes``."""
-    try:
-        files = []
-        for entry in os.scandir(folder):
-            if entry.name.endswith(".npy"):
-                st = entry.stat()
-                files.append((st.st_mtime, st.st_size, entry.path))
-    except OSError:
-        return
-    total = sum(size for _, size, _ in files)
-    for _, size, name in sorted(files):
-        if total <= max_bytes:
-            break
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-            total -= size
 
 
 _SPEECH_CACHE = _ByteLRU(SPEECH_CACHE_BYTES)
@@ -527,7 +477,7 @@ class _Mixer:
         x = _load_array(path, ev.duration_samples, mapped=True)
         if x is None:
             x = self._prepare_speech(ev, audio)
-            _save_speech(path, x)
+            _save_array(path, x)
         return x
 
     def _lookup_audio(self, ev: Event) -> SpeechAudio:

@@ -58,15 +58,6 @@ def new_cache_temp(target: Path) -> tuple[int, Path]:
     return fd, Path(name)
 
 
-def derived_cache_usage() -> dict[str, tuple[int, int]]:
-    """Files and bytes in each derived cache folder (loudness results and limiter spans, tones, prepared speech)."""
-    usage = {}
-    for name in DERIVED_CACHES:
-        files = [p for p in (cache_root() / name).glob("*") if p.is_file()]
-        usage[name] = (len(files), sum(p.stat().st_size for p in files))
-    return usage
-
-
 def clear_derived_caches() -> int:
     """Delete the derived cache files (they are remade on demand); returns how many."""
     removed = 0

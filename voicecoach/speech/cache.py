@@ -18,7 +18,8 @@ two-character fan-out folder. Entry format (little-endian)::
 
 A duration comes from the header alone (``frames_and_rate``: one small read,
 with the file size checked against the frame count), so a warm ``plan`` is
-cheap. ``load`` also checks the payload CRC. A truncated or corrupt entry reads
+cheap. ``load`` also checks the payload CRC. Reading an entry marks it used (its mtime), and
+writing one makes room under the cap on the whole cache (``voicecoach.diskcache``). A truncated or corrupt entry reads
 as missing and is made again. Writes go to a temporary file in the same folder
 and are renamed over the entry (``os.replace``), so readers never see half a
 file and two processes writing the same key both leave a whole one. No fsync:
@@ -36,6 +37,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from voicecoach.diskcache import reserve, touched
 from voicecoach.speech.engine import SpeechAudio
 
 ENTRY_SUFFIX = ".vcs"
@@ -96,7 +98,7 @@ class SpeechCache:
         try:
             with open(self.path_for(key), "rb") as f:
                 header = f.read(_HEADER_BYTES)
-                size = os.fstat(f.fileno()).st_size
+                size = touched(f.fileno(), os.fstat(f.fileno())).st_size
         except OSError:
             return None
         parsed = _parse_header(header)
@@ -110,7 +112,9 @@ class SpeechCache:
     def load(self, key: str) -> SpeechAudio | None:
         """The whole entry, checked (header, size and payload CRC); None if absent or bad."""
         try:
-            data = self.path_for(key).read_bytes()
+            with open(self.path_for(key), "rb") as f:
+                touched(f.fileno(), os.fstat(f.fileno()))
+                data = f.read()
         except OSError:
             return None
         parsed = _parse_header(data[:_HEADER_BYTES])
@@ -145,6 +149,8 @@ class SpeechCache:
         import tempfile  # here: importing it costs a warm `plan` several ms
 
         target = self.path_for(key)
+        if self.root == default_cache_dir():
+            reserve(len(blob))  # keeps the whole cache under its cap (even if this one is larger)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX, suffix=ENTRY_SUFFIX)
         try:
