@@ -87,14 +87,17 @@ def split_text(text: str, max_chars: int) -> tuple[Piece, ...]:
     if len(text) <= max_chars:
         return (Piece(text, ""),)
     pieces: list[Piece] = []
-    rest = text.strip()
-    while len(rest) > max_chars:
-        window = rest[: max_chars + 1]  # a boundary may sit just before the space at max_chars
+    text = text.strip()
+    start = 0  # an index, not a shrinking copy: linear in the text's length
+    while len(text) - start > max_chars:
+        window = text[start : start + max_chars + 1]  # a boundary may sit just before a space
         piece, join = _cut(window, max_chars)
         pieces.append(Piece(piece, join))
-        rest = rest[len(piece) :].lstrip()
-    if rest:
-        pieces.append(Piece(rest, ""))
+        start += len(piece)
+        while start < len(text) and text[start].isspace():
+            start += 1
+    if start < len(text):
+        pieces.append(Piece(text[start:], ""))
     return tuple(pieces)
 
 
