@@ -173,3 +173,20 @@ def test_a_phrase_that_fails_is_reported_at_its_script_line(tmp_path):
     (diagnostic,) = caught.value.diagnostics
     assert (diagnostic.file, diagnostic.line, diagnostic.col) == (str(script), 4, 1)
     assert "engine crashed" in diagnostic.message
+
+
+def test_a_phrase_that_fails_before_playing_is_reported_at_its_script_line(tmp_path):
+    """``play`` prepares its speech apart from compiling: the same FILE:LINE:COL."""
+    from voicecoach.session import load
+
+    script = tmp_path / "long.md"
+    script.write_text("Rest.\n  Soften " + _line(900) + "\n", encoding="utf-8")
+    session = load(script, engine="system")
+    session._speech = _FailingSpeech()  # type: ignore[assignment]  # (a pure unit test)
+    try:
+        with pytest.raises(ScriptError) as caught:
+            session.prepare_speech()
+    finally:
+        session._speech = None
+    (diagnostic,) = caught.value.diagnostics
+    assert (diagnostic.line, diagnostic.col) == (2, 3)

@@ -132,10 +132,7 @@ def compile_script(
     try:
         speech.prepare(spoken_texts(script))
     except PhraseError as e:
-        loc = _first_saying(script, e.text)
-        if loc is None:
-            raise
-        raise ScriptError([_diagnostic(loc, "error", str(e))]) from e
+        raise at_its_line(script, e) from e
     builder = _Builder(script.settings, speech, palette, sample_rate)
     last_cue = next(
         (i for i in reversed(script.items) if not isinstance(i, ParagraphBreak | Heading)), None
@@ -162,6 +159,14 @@ def compile_script(
         warnings=tuple(warnings),
         source=script.path,
     )
+
+
+def at_its_line(script: Script, error: PhraseError) -> ScriptError | PhraseError:
+    """A phrase's failure as a ``ScriptError`` at the first line saying it (else unchanged)."""
+    loc = _first_saying(script, error.text)
+    if loc is None:
+        return error
+    return ScriptError([_diagnostic(loc, "error", str(error))])
 
 
 def _first_saying(script: Script, text: str) -> Loc | None:
