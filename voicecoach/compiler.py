@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import phrases
-from .errors import Diagnostic, ScriptError
+from .errors import Diagnostic, PhraseError, ScriptError
 from .plan import Event, Plan, Section
 from .script import (
     Bell,
@@ -125,8 +125,14 @@ def compile_script(
     sample_rate: int = DEFAULT_SAMPLE_RATE,
     engine: str = "",
 ) -> Plan:
-    """Compile ``script`` to a ``Plan`` at ``sample_rate``; raise ``ScriptError`` on errors."""
-    speech.prepare(spoken_texts(script))
+    """Compile ``script`` to a ``Plan`` at ``sample_rate``; raise ``ScriptError`` on errors.
+
+    A phrase the engine cannot speak is reported at the first line that says it.
+    """
+    try:
+        speech.prepare(spoken_texts(script))
+    except PhraseError as e:
+        raise at_its_line(script, e) from e
     builder = _Builder(script.settings, speech, palette, sample_rate)
     last_cue = next(
         (i for i in reversed(script.items) if not isinstance(i, ParagraphBreak | Heading)), None
@@ -153,6 +159,24 @@ def compile_script(
         warnings=tuple(warnings),
         source=script.path,
     )
+
+
+def at_its_line(script: Script, error: PhraseError) -> ScriptError | PhraseError:
+    """A phrase's failure as a ``ScriptError`` at the first line saying it (else unchanged)."""
+    loc = _first_saying(script, error.text)
+    if loc is None:
+        return error
+    return ScriptError([_diagnostic(loc, "error", str(error))])
+
+
+def _first_saying(script: Script, text: str) -> Loc | None:
+    """Where the script first says ``text`` (prose or an announced heading), if it does."""
+    for item in script.items:
+        if isinstance(item, Speech) and item.text == text:
+            return item.loc
+        if isinstance(item, Heading) and script.settings.announce and item.title == text:
+            return item.loc
+    return None
 
 
 def _diag_order(d: Diagnostic) -> tuple:

@@ -131,6 +131,24 @@ class VoiceError(SpeechError):
     """The voice a script or option names does not exist for its engine."""
 
 
+class EngineStartError(SpeechError):
+    """The speech engine's worker could not start (a problem of the engine, not of a phrase)."""
+
+
+class PhraseError(SpeechError):
+    """Synthesising one phrase failed (the engine crashed, hung or refused it); ``text`` is the phrase.
+
+    The compiler reports it at the script line that says the phrase.
+    """
+
+    def __init__(self, message: str, text: str):
+        super().__init__(message)
+        self.text = text
+
+    def __reduce__(self):  # keep the phrase across process boundaries (export --jobs)
+        return (PhraseError, (str(self), self.text))
+
+
 class RenderError(VoicecoachError):
     """Audio could not be rendered (bad palette, bad sample rate...)."""
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     Diagnostic,
     LibraryError,
+    PhraseError,
     RenderError,
     ScriptError,
     SpeechError,
@@ -228,10 +229,13 @@ class Session:
 
     def prepare_speech(self) -> None:
         """Synthesise, in one batch, everything a session may say: its script and "paused" (for play)."""
-        from .compiler import spoken_texts
+        from .compiler import at_its_line, spoken_texts
 
         paused = self.script.settings.wording()("paused")
-        self.speech.prepare([*spoken_texts(self.script), paused])
+        try:
+            self.speech.prepare([*spoken_texts(self.script), paused])
+        except PhraseError as e:
+            raise at_its_line(self.script, e) from e
 
     def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
         """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``."""

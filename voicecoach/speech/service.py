@@ -3,6 +3,8 @@
 The compiler calls ``prepare`` with every phrase of a plan (synthesising only
 what the cache lacks), then ``duration_samples``/``duration_s`` per phrase;
 the renderer fetches audio by ``key``. Engines are chosen by name here.
+A long phrase is synthesised in pieces and joined here, for every engine
+(``long_text``); the cache still holds it, whole, under its own key.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from voicecoach.errors import SpeechError
+from voicecoach.errors import EngineStartError, PhraseError, SpeechError, VoiceError
+from voicecoach.speech import long_text
 from voicecoach.speech.cache import EntryInfo, SpeechCache, speech_key
 from voicecoach.speech.engine import SpeechAudio, SpeechEngine
 
@@ -19,6 +22,7 @@ ENGINE_NAMES = ("system", "piper")
 PARALLEL_MIN_UTTERANCES = 16  # below this a second worker costs more to start than it saves
 _MEMORY_LRU_BYTES = 64 * 1024 * 1024  # decoded audio kept in memory for the renderer
 _PIPER_HINT = 'install the natural voice with: pip install "voicecoach[natural]"'
+_SHOWN_CHARS = 48  # of a phrase quoted in an error
 
 
 class SpeechService:
@@ -45,7 +49,9 @@ class SpeechService:
         # otherwise the engine's identity plus the voice string is the key.
         voice_identity = getattr(engine, "voice_identity", None)
         self._identity = voice_identity(voice) if callable(voice_identity) else engine.identity()
+        self.max_piece_chars = long_text.max_piece_chars(self.rate_wpm)
         self._lock = threading.Lock()
+        self._join_pauses: dict[str, int] = {}  # join kind -> pause in samples (long phrases)
         self._texts: dict[str, str] = {}  # key -> text, to re-make a damaged entry
         self._infos: dict[str, EntryInfo] = {}
         self._kept: dict[str, SpeechAudio] = {}  # everything, when there is no cache
@@ -57,8 +63,14 @@ class SpeechService:
         self.while_synthesising: Callable[[], None] | None = None
 
     def key(self, text: str) -> str:
-        """The speech key of ``text`` (what plans store and the renderer looks up)."""
-        return speech_key(self._identity, self.voice, self.rate_wpm, text)
+        """The speech key of ``text`` (what plans store and the renderer looks up).
+
+        A phrase spoken in pieces also keys on how it is split and joined.
+        """
+        identity = self._identity
+        if len(text) > self.max_piece_chars:
+            identity = f"{identity}:{long_text.SPLIT_RECIPE}"
+        return speech_key(identity, self.voice, self.rate_wpm, text)
 
     def prepare(self, texts: Iterable[str]) -> None:
         """Synthesise every distinct text the cache does not hold yet.
@@ -172,7 +184,15 @@ class SpeechService:
         return info
 
     def _make(self, key: str, text: str) -> None:
-        audio = self.engine.synthesize(text, voice=self.voice, rate_wpm=self.rate_wpm)
+        try:
+            audio = self._synthesize(text)
+        except (VoiceError, EngineStartError, PhraseError):
+            raise
+        except SpeechError as e:
+            shown = " ".join(text.split())
+            if len(shown) > _SHOWN_CHARS:
+                shown = f"{shown[:_SHOWN_CHARS]}... ({len(text)} characters)"
+            raise PhraseError(f'could not speak "{shown}": {e}', text) from e
         if self.cache is not None:
             info = self.cache.store(key, audio)
         else:
@@ -185,6 +205,38 @@ class SpeechService:
             self._infos[key] = info
             if self.cache is None:
                 self._kept[key] = audio
+
+    def _synthesize(self, text: str) -> SpeechAudio:
+        """The engine's audio of ``text``; a long one in pieces, joined (``long_text``)."""
+        pieces = long_text.split_text(text, self.max_piece_chars)
+        if len(pieces) == 1:
+            return self.engine.synthesize(text, voice=self.voice, rate_wpm=self.rate_wpm)
+        audios = [
+            self.engine.synthesize(
+                long_text.piece_text(piece), voice=self.voice, rate_wpm=self.rate_wpm
+            )
+            for piece in pieces
+        ]
+        sample_rate = audios[0].sample_rate
+        if any(a.sample_rate != sample_rate for a in audios):
+            raise SpeechError(f"the {self.engine_name} engine changed its sample rate mid-phrase")
+        pauses = [self._join_pause(piece.join, sample_rate) for piece in pieces[:-1]]
+        samples = long_text.join_pieces([a.samples for a in audios], pauses)
+        return SpeechAudio(samples=samples, sample_rate=sample_rate)
+
+    def _join_pause(self, kind: str, sample_rate: int) -> int:
+        """The pause (samples) the engine leaves at a join of ``kind``: measured once, then kept."""
+        with self._lock:
+            pause = self._join_pauses.get(kind)
+        if pause is None:
+            line = long_text.calibration_line(kind)
+            audio = self.engine.synthesize(line, voice=self.voice, rate_wpm=self.rate_wpm)
+            pause = long_text.pause_samples(audio.samples, audio.sample_rate)
+            if pause < 0 or audio.sample_rate != sample_rate:
+                pause = long_text.fallback_pause_samples(kind, self.rate_wpm, sample_rate)
+            with self._lock:
+                pause = self._join_pauses.setdefault(kind, pause)
+        return pause
 
     def _remember(self, key: str, audio: SpeechAudio) -> None:
         with self._lock:

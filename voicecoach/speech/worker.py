@@ -39,7 +39,7 @@ import threading
 from typing import IO, Any
 
 from voicecoach._children import python_command
-from voicecoach.errors import SpeechError
+from voicecoach.errors import EngineStartError, SpeechError
 
 DEFAULT_CALL_TIMEOUT_S = 10.0
 DEFAULT_START_TIMEOUT_S = 30.0  # a cold start on a busy 2-core machine
@@ -175,7 +175,7 @@ class Worker:
             )
         except OSError as e:
             self._forget()
-            raise SpeechError(f"could not start the {self.label} speech engine: {e}") from e
+            raise EngineStartError(f"could not start the {self.label} speech engine: {e}") from e
         finally:
             os.close(fd)
         self._process = process
@@ -207,7 +207,7 @@ class Worker:
                 msg += f"\n  its last output: {detail}"
             if self.install_hint:
                 msg += f"\n  {self.install_hint}"
-            raise SpeechError(msg)
+            raise EngineStartError(msg)
         return process
 
     def _kill(self, *, count: bool = True) -> None:
