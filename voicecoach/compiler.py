@@ -133,6 +133,8 @@ def compile_script(
     )
     for item in script.items:
         builder.add(item, final=item is last_cue)
+        if builder.limit_reported:  # refused as soon as passed: 20,000 one-hour cues made
+            break  # hundreds of millions of events (minutes, gigabytes)
     builder.finish(script.items, last_cue)
     events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate, builder.words)
     if builder.errors:
@@ -191,7 +193,7 @@ class _Builder:
     _last_prose: tuple[str, int] = ("", 0)  # (file, line) of the last prose spoken
     _last_tone_end: int = -1
     _lengths: dict[str, int] = field(default_factory=dict)
-    _limit_reported: bool = False
+    limit_reported: bool = False
 
     def __post_init__(self) -> None:
         self.t = self.samples(self.settings.lead_in_s)
@@ -472,8 +474,8 @@ class _Builder:
         self.t = end
 
     def check_session_limit(self, loc: Loc) -> None:
-        if not self._limit_reported and self.t > self.samples(MAX_SESSION_S):
-            self._limit_reported = True
+        if not self.limit_reported and self.t > self.samples(MAX_SESSION_S):
+            self.limit_reported = True
             self.errors.append(
                 _diagnostic(
                     loc,

@@ -118,7 +118,12 @@ _DB_RE = re.compile(r"([+-]?(?:\d+(?:\.\d+)?|\.\d+))\s*(?:db)?", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _LIST_MARKER_RE = re.compile(r"\s*(?:[-*+]|\d{1,9}[.)])\s+")
 # Emphasis marks around words: *a*, **a**, _a_, __a__, `a` (not inside a word, like snake_case).
-_EMPHASIS_RE = re.compile(r"(?<![\w*`])(\*\*|\*|__|_|`)(?=[^\s*_`])(.*?[^\s*_`])??\1(?![\w*`])")
+# The text between two marks never holds the mark itself: a lazy ".*?" scanned to the end of
+# the line from every opening mark ("*a " * 200000 took minutes).
+_EMPHASIS_RE = re.compile(
+    r"(?<![\w*`])(\*\*|\*|__|_|`)(?=[^\s*_`])((?:(?!\1).)*?[^\s*_`])??\1(?![\w*`])"
+)
+_MAX_EMPHASIS_PASSES = 4  # nested marks deeper than this are left to _STRAY_MARKS_RE
 _STRAY_MARKS_RE = re.compile(r"[*`]+")
 FENCE = "```"
 _ESCAPABLE = "[]{}\\"
@@ -168,6 +173,8 @@ class _Context:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     root_dir: Path | None = None
     errors: int = 0
+    warnings: int = 0
+    include_names: dict[tuple, list[str]] = field(default_factory=dict)  # see _includable_names
     cues: int = 0  # spoken lines, cues and includes read so far, every include counted each time
     cue_limit_reported: bool = False
 
@@ -180,7 +187,8 @@ class _Context:
             rep.error(
                 line,
                 col,
-                f"the session has more than {MAX_CUES:,} spoken lines and cues (the limit) "
+                f"the session has more than {MAX_CUES:,} spoken lines and cues (the limit; "
+                "headings count too) "
                 "after includes and sides are expanded; split it into shorter sessions",
             )
         return True
@@ -227,7 +235,17 @@ class _Reporter:
         self._add("error", line, col, message)
 
     def warning(self, line: int, col: int, message: str) -> None:
+        self.ctx.warnings += 1
+        if self.ctx.warnings == MAX_ERRORS + 1:
+            message = f"more than {MAX_ERRORS} warnings; stopping here (fix these first)"
+        elif self.ctx.warnings > MAX_ERRORS:
+            return
         self._add("warning", line, col, message)
+
+    def full(self, severity: str = "error") -> bool:
+        """True when another diagnostic of ``severity`` would not be shown: skip costly hints."""
+        count = self.ctx.errors if severity == "error" else self.ctx.warnings
+        return count >= MAX_ERRORS
 
 
 def _builtin_dir(given: Path | None) -> Path | None:
@@ -408,7 +426,8 @@ def _front_matter(
                 continue
         elif key not in FRONT_MATTER_KEYS:
             known = ", ".join(FRONT_MATTER_KEYS)
-            hint = _did_you_mean(key, FRONT_MATTER_KEYS) or f"; known keys: {known}"
+            hint = "" if rep.full("warning") else _did_you_mean(key, FRONT_MATTER_KEYS)
+            hint = hint or f"; known keys: {known}"
             rep.warning(i + 1, m.start(1) + 1, f"unknown front-matter key '{key}' is ignored{hint}")
             continue
         if key in values:
@@ -426,7 +445,7 @@ def _say_key(key: str, value: str, line: int, key_col: int, col: int, rep: _Repo
     """Check a ``say.NAME`` line; False when it is reported and must be ignored."""
     name = key[len(SAY_PREFIX) :]
     if not is_phrase_name(name):
-        hint = _did_you_mean(name, all_phrase_names()) or (
+        hint = ("" if rep.full("warning") else _did_you_mean(name, all_phrase_names())) or (
             "; the names are listed in the docs (docs/script-format.md), like say.wipers_left"
         )
         rep.warning(line, key_col, f"unknown phrase name '{name}' in '{key}' is ignored{hint}")
@@ -473,7 +492,8 @@ def _settings(
 
     def rate(v: str):
         lo, hi = RATE_RANGE_WPM
-        return (int(v),) if v.isascii() and v.isdigit() and lo <= int(v) <= hi else None
+        ok = v.isascii() and v.isdigit() and len(v) < 6  # 5000 digits: too long for int()
+        return (int(v),) if ok and lo <= int(v) <= hi else None
 
     def choice(options: tuple[str, ...], key: str):
         def convert(v: str):
@@ -686,6 +706,9 @@ def _records(
             records.append(_BlankRec(ln.number))
             continue
         if stripped.startswith("#"):
+            ctx.cues += 1  # a heading is a section (a chapter): counted like a cue
+            if ctx.over_cue_limit(rep, ln.number, 1, ctx.cues):
+                break
             heading = _heading(ln, rep)
             if heading is not None:
                 records.append(heading)
@@ -707,8 +730,8 @@ def _records(
         record = _content(ln, segs, rep, ctx, base_dir, stack)
         if record is not None:
             records.append(record)
-    while records and isinstance(records[0], _BlankRec):
-        records.pop(0)
+    first = next((k for k, r in enumerate(records) if not isinstance(r, _BlankRec)), len(records))
+    del records[:first]  # at once: pop(0) per leading blank line was quadratic (1M lines: minutes)
     while records and isinstance(records[-1], _BlankRec):
         records.pop()
     return records
@@ -930,7 +953,10 @@ class _Cue:
         self._options: set[str] = set()  # option words given so far (see option_once)
 
     def __iter__(self) -> Iterator[Token]:
-        while self._pos < len(self.tokens):
+        # a cue of 300,000 bad words is not reported word by word (see MAX_ERRORS_PER_LINE)
+        while (
+            self._pos < len(self.tokens) and self.rep.line_errors(self.line) < MAX_ERRORS_PER_LINE
+        ):
             tok = self.tokens[self._pos]
             self._pos += 1
             yield tok
@@ -951,7 +977,7 @@ class _Cue:
             self.error(tok.col, str(tok.value))
         elif tok.kind == "word":
             options = _OPTIONS[self.name]
-            hint = _did_you_mean(str(tok.value), options)
+            hint = "" if self.rep.full() else _did_you_mean(str(tok.value), options)
             if not hint:
                 hint = f"; write it like {_USAGE[self.name]}"
             self.error(tok.col, f"unknown option '{tok.text}' for {self.name}{hint}")
@@ -1087,7 +1113,7 @@ def _cue(seg: _CueSeg, matches: list[re.Match], line: int, rep: _Reporter) -> It
     if head.kind == "bad":
         rep.error(line, head.col, str(head.value))
     elif head.kind == "word":
-        hint = _did_you_mean(str(head.value), DIRECTIVES)
+        hint = "" if rep.full() else _did_you_mean(str(head.value), DIRECTIVES)
         if not hint:
             hint = f"; expected one of {', '.join(DIRECTIVES)}"
         rep.error(line, head.col, f"unknown directive '{head.text}'{hint}")
@@ -1332,8 +1358,18 @@ def _inside(path: Path, folder: Path | None) -> bool:
         return False
 
 
-def _includable_names(*folders: Path | None) -> list[str]:
-    """Scripts an include could name: ``name`` and ``parts/name`` beside this file and built in."""
+def _includable_names(ctx: _Context, base_dir: Path) -> list[str]:
+    """Scripts an include could name: ``name`` and ``parts/name`` beside this file and built in.
+
+    Listed once per folder and run (30,000 missing includes each listing them took minutes).
+    """
+    key = (base_dir, ctx.builtin_dir)
+    if key not in ctx.include_names:
+        ctx.include_names[key] = _list_includable(base_dir, ctx.builtin_dir)
+    return ctx.include_names[key]
+
+
+def _list_includable(*folders: Path | None) -> list[str]:
     names: set[str] = set()
     for folder in folders:
         if folder is None:
@@ -1387,7 +1423,7 @@ def _include(
                 path_col,
                 f"cannot find the script '{raw}' to include (looked next to this file"
                 + (" and in the built-in library)" if ctx.builtin_dir is not None else ")")
-                + _did_you_mean(raw, _includable_names(base_dir, ctx.builtin_dir)),
+                + ("" if rep.full() else _did_you_mean(raw, _includable_names(ctx, base_dir))),
             )
         return []
     if not any(_inside(found, root) for root in roots):
@@ -1429,7 +1465,7 @@ def _include(
 
 def strip_markdown(text: str) -> str:
     """Emphasis marks around words (``*a*``, ``**a**``, ``_a_``, ``__a__``, `` `a` ``) removed."""
-    while True:
+    for _ in range(_MAX_EMPHASIS_PASSES):
         plain = _EMPHASIS_RE.sub(lambda m: m.group(2) or "", text)
         if plain == text:
             break
