@@ -64,6 +64,7 @@ MAX_SCRIPT_BYTES = 1024 * 1024  # a script (each file) is at most 1 MiB
 MAX_DIRECTIVE_S = 3600.0  # any one directive lasts at most 1 hour
 MAX_INCLUDE_DEPTH = 8  # includes nest at most 8 levels below the main script
 MAX_ERRORS_PER_LINE = 10  # a line of garbage is not reported character by character
+MAX_CUE_TOKENS = 64  # tokens of one cue that are read (see _cue)
 MAX_ERRORS = 1000  # per run; beyond that one last error says so
 MAX_CUES = 20_000  # items (spoken lines and cues) after include and sides are expanded
 
@@ -371,7 +372,7 @@ def _parse_source(
     ):
         rep.error(1, 1, "script is too large (the limit is 1 MiB): split it with [include]")
         return {}, [], rep
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines if _BAD_CHAR_RE.search(text) else ()):
         bad = _BAD_CHAR_RE.search(line)
         if bad:
             ch = bad.group(0)
@@ -592,6 +593,17 @@ def _strip_comments(lines: list[str], start: int, rep: _Reporter) -> list[_Line]
     open_at: tuple[int, int] | None = None  # (line, col) of an unclosed "<!--"
     for i in range(start, len(lines)):
         line = lines[i]
+        if open_at is None and "<!--" not in line:  # most lines: no comment to blank
+            if not line or line.isspace():
+                if not (out and out[-1].text == "" and not out[-1].dropped):
+                    out.append(_Line(i + 1, "", False))  # one per run: the rest add nothing
+                continue
+            out.append(
+                _Line(i + 1, "", True)
+                if line.lstrip().startswith("//")
+                else _Line(i + 1, line, False)
+            )
+            continue
         if open_at is None and line.lstrip().startswith("//"):
             out.append(_Line(i + 1, "", True))
             continue
@@ -703,7 +715,8 @@ def _records(
             continue
         stripped = ln.text.strip()
         if not stripped:
-            records.append(_BlankRec(ln.number))
+            if not records or not isinstance(records[-1], _BlankRec):  # one per run is enough
+                records.append(_BlankRec(ln.number))
             continue
         if stripped.startswith("#"):
             ctx.cues += 1  # a heading is a section (a chapter): counted like a cue
@@ -1098,8 +1111,10 @@ def _cue(seg: _CueSeg, matches: list[re.Match], line: int, rep: _Reporter) -> It
     if not matches:
         rep.error(line, seg.col, "empty cue; write a directive like [pause 5s] or [bell]")
         return None
+    # No directive takes more than 8 tokens, and a line stops at MAX_ERRORS_PER_LINE errors:
+    # the rest of a 300,000-word cue is never looked at (classifying it all took seconds).
     tokens = _join_spaced_units(
-        [classify(m.group(0), seg.content_col + m.start()) for m in matches]
+        [classify(m.group(0), seg.content_col + m.start()) for m in matches[:MAX_CUE_TOKENS]]
     )
     head = tokens[0]
     if head.kind == "word" and head.value in _USAGE:
