@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from tests.processes import alive, descendants
 from voicecoach.cli import _parse_from, main
 from voicecoach.errors import UsageError
 from voicecoach.session import load
@@ -113,36 +114,6 @@ Lie still.
 """
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every living process below ``pid`` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pids: set[int]) -> set[int]:
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
 def test_export_jobs_workers_die_with_their_parent(tmp_path, signal_name):
@@ -167,16 +138,16 @@ def test_export_jobs_workers_die_with_their_parent(tmp_path, signal_name):
         workers: set[int] = set()
         while time.monotonic() < deadline and len(workers) < 2:
             time.sleep(0.5)
-            workers = _descendants(proc.pid)
+            workers = descendants(proc.pid)
         assert len(workers) >= 2, "the export never started its workers"
         time.sleep(3)  # well into rendering three hours each
-        workers = _descendants(proc.pid)
+        workers = descendants(proc.pid)
         os.kill(proc.pid, getattr(signal, signal_name))
         proc.wait(timeout=30)
         deadline = time.monotonic() + 15
-        while _alive(workers) and time.monotonic() < deadline:
+        while alive(workers) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(workers), f"workers left running: {_alive(workers)}"
+        assert not alive(workers), f"workers left running: {alive(workers)}"
         time.sleep(2)
         # nothing written after, and the unwound exports removed their temporary files
         assert not list(out.iterdir()), list(out.iterdir())

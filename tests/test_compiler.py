@@ -447,3 +447,16 @@ def test_a_dropped_built_in_phrase_points_to_say_name():
     plan = compile_items([Hold(loc(), fixed(12), count=3)], speech=slow)
     messages = [w.message for w in plan.warnings]
     assert any("say.count_3" in m for m in messages), messages
+
+
+def test_a_session_surely_over_four_hours_is_refused_before_any_synthesis():
+    """A line of 200,000 words was synthesised (minutes) before the 4-hour limit refused it."""
+
+    class NoSynthesis(FakeSpeech):
+        def prepare(self, texts):
+            raise AssertionError("synthesis started")
+
+    with pytest.raises(ScriptError, match="more than 4 hours"):
+        compile_items([Speech(loc(), "rest " * 200_000)], speech=NoSynthesis())
+    plan = compile_items([Speech(loc(), "rest " * 2_000)])  # about 14 minutes: fine
+    assert plan.duration_samples > 0

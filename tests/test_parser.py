@@ -457,3 +457,43 @@ def test_include_suggests_the_closest_name(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(ScriptError) as info:
         parse_file("main.md")
     assert info.value.diagnostics[0].message.endswith("did you mean 'parts/breathing'?")
+
+
+# ---- issue 11: hostile scripts (the CLI-level corpus is tests/test_hostile.py) -------------
+
+
+def test_emphasis_marks_never_scan_past_their_own_mark() -> None:
+    """``*a `` x 200,000 took minutes: the lazy match ran to the end of the line from every mark."""
+    (item,) = parse_text("*a " * 200_000 + "\n").items
+    assert item.text == " ".join(["a"] * 200_000)
+    assert parse_text("Go *slowly* and **firmly**.\n").items[0].text == "Go slowly and firmly."
+
+
+def test_a_rate_of_five_thousand_digits_is_a_clear_error() -> None:
+    with pytest.raises(ScriptError) as info:
+        parse_text("---\nrate: " + "9" * 5000 + "\n---\nRest.\n", "s.md")
+    (d,) = info.value.diagnostics
+    assert (d.line, d.col) == (2, 7) and d.message.startswith("rate must be a whole number")
+
+
+def test_headings_count_toward_the_cue_limit() -> None:
+    with pytest.raises(ScriptError) as info:
+        parse_text("# a\n" * 20_001, "h.md")
+    (d,) = info.value.diagnostics
+    assert d.line == 20_001 and "20,000" in d.message
+
+
+def test_warnings_are_capped_like_errors() -> None:
+    text = "---\n" + "".join(f"k{i}: v\n" for i in range(1500)) + "---\nRest.\n"
+    warnings = parse_text(text).warnings
+    assert len(warnings) == 1001
+    assert "more than 1000 warnings" in warnings[-1].message
+
+
+def test_a_long_source_line_is_shown_around_the_caret_only() -> None:
+    with pytest.raises(ScriptError) as info:
+        parse_text("x" * 500_000 + " [hodl 5s]\n", "s.md")
+    (d,) = info.value.diagnostics
+    shown = d.format().splitlines()
+    assert len(shown[1]) < 250 and "[hodl 5s]" in shown[1]
+    assert shown[1].index("hodl") == shown[2].index("^")

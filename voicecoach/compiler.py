@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import linecache
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -64,6 +65,7 @@ DEFAULT_COUNT = 5  # a hold counts its last five seconds
 HALFWAY_MIN_S = 30.0  # "halfway" only for holds this long or longer
 TEN_LEFT_MIN_S = 20.0  # "ten seconds" only for holds this long or longer
 MIN_CUE_SPACING_S = 2.0  # keep "halfway"/"ten seconds" this far from other counted cues
+_WORD_RE = re.compile(r"\w+")
 RECHECK_WINDOW_S = 8.0  # quiet after a re-check's question, to feel and answer
 
 
@@ -129,17 +131,21 @@ def compile_script(
 
     A phrase the engine cannot speak is reported at the first line that says it.
     """
+    last_cue = next(
+        (i for i in reversed(script.items) if not isinstance(i, ParagraphBreak | Heading)), None
+    )
+    # A session surely longer than 4 hours is refused before any speech is synthesised
+    # (a line of 200,000 words would otherwise be spoken first: minutes).
+    bound = _walk(
+        _Builder(script.settings, _SpeechLowerBound(script), palette, sample_rate), script, last_cue
+    )
+    if bound.limit_reported:
+        raise ScriptError(sorted(bound.errors + list(script.warnings), key=_diag_order))
     try:
         speech.prepare(spoken_texts(script))
     except PhraseError as e:
         raise at_its_line(script, e) from e
-    builder = _Builder(script.settings, speech, palette, sample_rate)
-    last_cue = next(
-        (i for i in reversed(script.items) if not isinstance(i, ParagraphBreak | Heading)), None
-    )
-    for item in script.items:
-        builder.add(item, final=item is last_cue)
-    builder.finish(script.items, last_cue)
+    builder = _walk(_Builder(script.settings, speech, palette, sample_rate), script, last_cue)
     events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate, builder.words)
     if builder.errors:
         raise ScriptError(
@@ -179,6 +185,34 @@ def _first_saying(script: Script, text: str) -> Loc | None:
     return None
 
 
+def _walk(builder: _Builder, script: Script, last_cue: Item | None) -> _Builder:
+    """Place every item; stop as soon as the session passes 4 hours (20,000 one-hour cues
+    would make hundreds of millions of events: minutes, gigabytes)."""
+    for item in script.items:
+        builder.add(item, final=item is last_cue)
+        if builder.limit_reported:
+            return builder
+    builder.finish(script.items, last_cue)
+    return builder
+
+
+class _SpeechLowerBound:
+    """Speech lengths no engine goes under: words at twice the rate (calibrated within 10%)."""
+
+    def __init__(self, script: Script) -> None:
+        self.seconds_per_word = 60.0 / (2 * script.settings.rate_wpm)
+
+    def key(self, text: str) -> str:
+        return text
+
+    def prepare(self, texts: Iterable[str]) -> None:
+        """Nothing to synthesise."""
+
+    def duration_samples(self, text: str, sample_rate: int) -> int:
+        words = len(_WORD_RE.findall(text))
+        return seconds_to_samples(words * self.seconds_per_word, sample_rate)
+
+
 def _diag_order(d: Diagnostic) -> tuple:
     return (d.file, d.line, d.col)
 
@@ -215,7 +249,7 @@ class _Builder:
     _last_prose: tuple[str, int] = ("", 0)  # (file, line) of the last prose spoken
     _last_tone_end: int = -1
     _lengths: dict[str, int] = field(default_factory=dict)
-    _limit_reported: bool = False
+    limit_reported: bool = False
 
     def __post_init__(self) -> None:
         self.t = self.samples(self.settings.lead_in_s)
@@ -496,8 +530,8 @@ class _Builder:
         self.t = end
 
     def check_session_limit(self, loc: Loc) -> None:
-        if not self._limit_reported and self.t > self.samples(MAX_SESSION_S):
-            self._limit_reported = True
+        if not self.limit_reported and self.t > self.samples(MAX_SESSION_S):
+            self.limit_reported = True
             self.errors.append(
                 _diagnostic(
                     loc,

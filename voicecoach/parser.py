@@ -64,6 +64,7 @@ MAX_SCRIPT_BYTES = 1024 * 1024  # a script (each file) is at most 1 MiB
 MAX_DIRECTIVE_S = 3600.0  # any one directive lasts at most 1 hour
 MAX_INCLUDE_DEPTH = 8  # includes nest at most 8 levels below the main script
 MAX_ERRORS_PER_LINE = 10  # a line of garbage is not reported character by character
+MAX_CUE_TOKENS = 64  # tokens of one cue that are read (see _cue)
 MAX_ERRORS = 1000  # per run; beyond that one last error says so
 MAX_CUES = 20_000  # items (spoken lines and cues) after include and sides are expanded
 
@@ -118,7 +119,12 @@ _DB_RE = re.compile(r"([+-]?(?:\d+(?:\.\d+)?|\.\d+))\s*(?:db)?", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _LIST_MARKER_RE = re.compile(r"\s*(?:[-*+]|\d{1,9}[.)])\s+")
 # Emphasis marks around words: *a*, **a**, _a_, __a__, `a` (not inside a word, like snake_case).
-_EMPHASIS_RE = re.compile(r"(?<![\w*`])(\*\*|\*|__|_|`)(?=[^\s*_`])(.*?[^\s*_`])??\1(?![\w*`])")
+# The text between two marks never holds the mark itself: a lazy ".*?" scanned to the end of
+# the line from every opening mark ("*a " * 200000 took minutes).
+_EMPHASIS_RE = re.compile(
+    r"(?<![\w*`])(\*\*|\*|__|_|`)(?=[^\s*_`])((?:(?!\1).)*?[^\s*_`])??\1(?![\w*`])"
+)
+_MAX_EMPHASIS_PASSES = 4  # nested marks deeper than this are left to _STRAY_MARKS_RE
 _STRAY_MARKS_RE = re.compile(r"[*`]+")
 FENCE = "```"
 _ESCAPABLE = "[]{}\\"
@@ -168,6 +174,8 @@ class _Context:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     root_dir: Path | None = None
     errors: int = 0
+    warnings: int = 0
+    include_names: dict[tuple, list[str]] = field(default_factory=dict)  # see _includable_names
     cues: int = 0  # spoken lines, cues and includes read so far, every include counted each time
     cue_limit_reported: bool = False
 
@@ -180,7 +188,8 @@ class _Context:
             rep.error(
                 line,
                 col,
-                f"the session has more than {MAX_CUES:,} spoken lines and cues (the limit) "
+                f"the session has more than {MAX_CUES:,} spoken lines and cues (the limit; "
+                "headings count too) "
                 "after includes and sides are expanded; split it into shorter sessions",
             )
         return True
@@ -227,7 +236,17 @@ class _Reporter:
         self._add("error", line, col, message)
 
     def warning(self, line: int, col: int, message: str) -> None:
+        self.ctx.warnings += 1
+        if self.ctx.warnings == MAX_ERRORS + 1:
+            message = f"more than {MAX_ERRORS} warnings; stopping here (fix these first)"
+        elif self.ctx.warnings > MAX_ERRORS:
+            return
         self._add("warning", line, col, message)
+
+    def full(self, severity: str = "error") -> bool:
+        """True when another diagnostic of ``severity`` would not be shown: skip costly hints."""
+        count = self.ctx.errors if severity == "error" else self.ctx.warnings
+        return count >= MAX_ERRORS
 
 
 def _builtin_dir(given: Path | None) -> Path | None:
@@ -353,7 +372,7 @@ def _parse_source(
     ):
         rep.error(1, 1, "script is too large (the limit is 1 MiB): split it with [include]")
         return {}, [], rep
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines if _BAD_CHAR_RE.search(text) else ()):
         bad = _BAD_CHAR_RE.search(line)
         if bad:
             ch = bad.group(0)
@@ -408,7 +427,8 @@ def _front_matter(
                 continue
         elif key not in FRONT_MATTER_KEYS:
             known = ", ".join(FRONT_MATTER_KEYS)
-            hint = _did_you_mean(key, FRONT_MATTER_KEYS) or f"; known keys: {known}"
+            hint = "" if rep.full("warning") else _did_you_mean(key, FRONT_MATTER_KEYS)
+            hint = hint or f"; known keys: {known}"
             rep.warning(i + 1, m.start(1) + 1, f"unknown front-matter key '{key}' is ignored{hint}")
             continue
         if key in values:
@@ -426,7 +446,7 @@ def _say_key(key: str, value: str, line: int, key_col: int, col: int, rep: _Repo
     """Check a ``say.NAME`` line; False when it is reported and must be ignored."""
     name = key[len(SAY_PREFIX) :]
     if not is_phrase_name(name):
-        hint = _did_you_mean(name, all_phrase_names()) or (
+        hint = ("" if rep.full("warning") else _did_you_mean(name, all_phrase_names())) or (
             "; the names are listed in the docs (docs/script-format.md), like say.wipers_left"
         )
         rep.warning(line, key_col, f"unknown phrase name '{name}' in '{key}' is ignored{hint}")
@@ -473,7 +493,8 @@ def _settings(
 
     def rate(v: str):
         lo, hi = RATE_RANGE_WPM
-        return (int(v),) if v.isascii() and v.isdigit() and lo <= int(v) <= hi else None
+        ok = v.isascii() and v.isdigit() and len(v) < 6  # 5000 digits: too long for int()
+        return (int(v),) if ok and lo <= int(v) <= hi else None
 
     def choice(options: tuple[str, ...], key: str):
         def convert(v: str):
@@ -572,6 +593,17 @@ def _strip_comments(lines: list[str], start: int, rep: _Reporter) -> list[_Line]
     open_at: tuple[int, int] | None = None  # (line, col) of an unclosed "<!--"
     for i in range(start, len(lines)):
         line = lines[i]
+        if open_at is None and "<!--" not in line:  # most lines: no comment to blank
+            if not line or line.isspace():
+                if not (out and out[-1].text == "" and not out[-1].dropped):
+                    out.append(_Line(i + 1, "", False))  # one per run: the rest add nothing
+                continue
+            out.append(
+                _Line(i + 1, "", True)
+                if line.lstrip().startswith("//")
+                else _Line(i + 1, line, False)
+            )
+            continue
         if open_at is None and line.lstrip().startswith("//"):
             out.append(_Line(i + 1, "", True))
             continue
@@ -683,9 +715,13 @@ def _records(
             continue
         stripped = ln.text.strip()
         if not stripped:
-            records.append(_BlankRec(ln.number))
+            if not records or not isinstance(records[-1], _BlankRec):  # one per run is enough
+                records.append(_BlankRec(ln.number))
             continue
         if stripped.startswith("#"):
+            ctx.cues += 1  # a heading is a section (a chapter): counted like a cue
+            if ctx.over_cue_limit(rep, ln.number, 1, ctx.cues):
+                break
             heading = _heading(ln, rep)
             if heading is not None:
                 records.append(heading)
@@ -707,8 +743,8 @@ def _records(
         record = _content(ln, segs, rep, ctx, base_dir, stack)
         if record is not None:
             records.append(record)
-    while records and isinstance(records[0], _BlankRec):
-        records.pop(0)
+    first = next((k for k, r in enumerate(records) if not isinstance(r, _BlankRec)), len(records))
+    del records[:first]  # at once: pop(0) per leading blank line was quadratic (1M lines: minutes)
     while records and isinstance(records[-1], _BlankRec):
         records.pop()
     return records
@@ -930,7 +966,10 @@ class _Cue:
         self._options: set[str] = set()  # option words given so far (see option_once)
 
     def __iter__(self) -> Iterator[Token]:
-        while self._pos < len(self.tokens):
+        # a cue of 300,000 bad words is not reported word by word (see MAX_ERRORS_PER_LINE)
+        while (
+            self._pos < len(self.tokens) and self.rep.line_errors(self.line) < MAX_ERRORS_PER_LINE
+        ):
             tok = self.tokens[self._pos]
             self._pos += 1
             yield tok
@@ -951,7 +990,7 @@ class _Cue:
             self.error(tok.col, str(tok.value))
         elif tok.kind == "word":
             options = _OPTIONS[self.name]
-            hint = _did_you_mean(str(tok.value), options)
+            hint = "" if self.rep.full() else _did_you_mean(str(tok.value), options)
             if not hint:
                 hint = f"; write it like {_USAGE[self.name]}"
             self.error(tok.col, f"unknown option '{tok.text}' for {self.name}{hint}")
@@ -1072,8 +1111,10 @@ def _cue(seg: _CueSeg, matches: list[re.Match], line: int, rep: _Reporter) -> It
     if not matches:
         rep.error(line, seg.col, "empty cue; write a directive like [pause 5s] or [bell]")
         return None
+    # No directive takes more than 8 tokens, and a line stops at MAX_ERRORS_PER_LINE errors:
+    # the rest of a 300,000-word cue is never looked at (classifying it all took seconds).
     tokens = _join_spaced_units(
-        [classify(m.group(0), seg.content_col + m.start()) for m in matches]
+        [classify(m.group(0), seg.content_col + m.start()) for m in matches[:MAX_CUE_TOKENS]]
     )
     head = tokens[0]
     if head.kind == "word" and head.value in _USAGE:
@@ -1087,7 +1128,7 @@ def _cue(seg: _CueSeg, matches: list[re.Match], line: int, rep: _Reporter) -> It
     if head.kind == "bad":
         rep.error(line, head.col, str(head.value))
     elif head.kind == "word":
-        hint = _did_you_mean(str(head.value), DIRECTIVES)
+        hint = "" if rep.full() else _did_you_mean(str(head.value), DIRECTIVES)
         if not hint:
             hint = f"; expected one of {', '.join(DIRECTIVES)}"
         rep.error(line, head.col, f"unknown directive '{head.text}'{hint}")
@@ -1332,8 +1373,18 @@ def _inside(path: Path, folder: Path | None) -> bool:
         return False
 
 
-def _includable_names(*folders: Path | None) -> list[str]:
-    """Scripts an include could name: ``name`` and ``parts/name`` beside this file and built in."""
+def _includable_names(ctx: _Context, base_dir: Path) -> list[str]:
+    """Scripts an include could name: ``name`` and ``parts/name`` beside this file and built in.
+
+    Listed once per folder and run (30,000 missing includes each listing them took minutes).
+    """
+    key = (base_dir, ctx.builtin_dir)
+    if key not in ctx.include_names:
+        ctx.include_names[key] = _list_includable(base_dir, ctx.builtin_dir)
+    return ctx.include_names[key]
+
+
+def _list_includable(*folders: Path | None) -> list[str]:
     names: set[str] = set()
     for folder in folders:
         if folder is None:
@@ -1387,7 +1438,7 @@ def _include(
                 path_col,
                 f"cannot find the script '{raw}' to include (looked next to this file"
                 + (" and in the built-in library)" if ctx.builtin_dir is not None else ")")
-                + _did_you_mean(raw, _includable_names(base_dir, ctx.builtin_dir)),
+                + ("" if rep.full() else _did_you_mean(raw, _includable_names(ctx, base_dir))),
             )
         return []
     if not any(_inside(found, root) for root in roots):
@@ -1429,7 +1480,7 @@ def _include(
 
 def strip_markdown(text: str) -> str:
     """Emphasis marks around words (``*a*``, ``**a**``, ``_a_``, ``__a__``, `` `a` ``) removed."""
-    while True:
+    for _ in range(_MAX_EMPHASIS_PASSES):
         plain = _EMPHASIS_RE.sub(lambda m: m.group(2) or "", text)
         if plain == text:
             break
