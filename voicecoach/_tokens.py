@@ -92,6 +92,14 @@ def parse_single_duration_s(text: str) -> float | None:
     return None
 
 
+def duration_text_s(text: str) -> float | None:
+    """Seconds of a duration a person typed (``90s``, ``2m``, ``1:30``); None when it is not one."""
+    try:
+        return parse_single_duration_s(text.strip())
+    except ValueError:  # a duration's shape with a wrong value, like 1:75
+        return None
+
+
 def _check_positive(seconds: float, text: str) -> float:
     if seconds <= 0:
         raise _Bad(f"a duration must be longer than 0s (not {text})")

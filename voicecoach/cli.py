@@ -508,12 +508,9 @@ def _duration_option(value: str | None, what: str) -> float | None:
     """A duration given on the command line (``15m``, ``90s``, ``1:30``), in seconds."""
     if value is None:
         return None
-    from ._tokens import parse_single_duration_s
+    from ._tokens import duration_text_s
 
-    try:
-        seconds = parse_single_duration_s(value.strip())
-    except ValueError:
-        seconds = None
+    seconds = duration_text_s(value)
     if seconds is None or not math.isfinite(seconds) or seconds <= 0:
         raise UsageError(f"{what} needs a duration, like 15m or 90s (not {value!r})")
     return seconds

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import linecache
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -57,6 +56,7 @@ from .script import (
     Speech,
     Wipers,
 )
+from .speech.pace import words
 from .units import DEFAULT_SAMPLE_RATE, format_clock, samples_to_seconds, seconds_to_samples
 
 MAX_SESSION_S = 4 * 3600  # whole session
@@ -65,7 +65,6 @@ DEFAULT_COUNT = 5  # a hold counts its last five seconds
 HALFWAY_MIN_S = 30.0  # "halfway" only for holds this long or longer
 TEN_LEFT_MIN_S = 20.0  # "ten seconds" only for holds this long or longer
 MIN_CUE_SPACING_S = 2.0  # keep "halfway"/"ten seconds" this far from other counted cues
-_WORD_RE = re.compile(r"\w+")
 RECHECK_WINDOW_S = 8.0  # quiet after a re-check's question, to feel and answer
 
 
@@ -209,8 +208,7 @@ class _SpeechLowerBound:
         """Nothing to synthesise."""
 
     def duration_samples(self, text: str, sample_rate: int) -> int:
-        words = len(_WORD_RE.findall(text))
-        return seconds_to_samples(words * self.seconds_per_word, sample_rate)
+        return seconds_to_samples(words(text) * self.seconds_per_word, sample_rate)
 
 
 def _diag_order(d: Diagnostic) -> tuple:

@@ -10,10 +10,10 @@ every phrase is cached.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .speech.pace import words
 from .units import seconds_to_samples
 
 if TYPE_CHECKING:
@@ -24,8 +24,7 @@ MIN_PHRASE_S = 0.35  # even "one" takes about this long
 
 def estimated_speech_s(text: str, rate_wpm: int) -> float:
     """Seconds to say ``text`` at ``rate_wpm`` words per minute as heard."""
-    words = len(re.findall(r"[\w']+", text))
-    return max(MIN_PHRASE_S, words * 60.0 / rate_wpm)
+    return max(MIN_PHRASE_S, words(text) * 60.0 / rate_wpm)
 
 
 class EstimatedSpeech:

@@ -31,8 +31,8 @@ from ._tokens import (
     UNIT_WORDS,
     Token,
     classify,
+    duration_text_s,
     format_seconds,
-    parse_single_duration_s,
 )
 from .errors import Diagnostic, ScriptError
 from .phrases import all_names as all_phrase_names
@@ -507,10 +507,7 @@ def _settings(
 
     def duration(key: str):
         def convert(v: str):
-            try:
-                seconds = parse_single_duration_s(v)
-            except ValueError:  # e.g. 1:75
-                seconds = None
+            seconds = duration_text_s(v)
             if seconds is None:
                 if re.fullmatch(r"\d+(?:\.\d+)?", v):
                     return f"add a unit: {v}s"

@@ -133,7 +133,7 @@ class Wording:
 
     def name_of(self, text: str) -> str | None:
         """The phrase name whose words are ``text`` (countdown numbers included), if any."""
-        for name in (*PHRASES, *(f"{COUNT_PREFIX}{k}" for k in range(1, MAX_COUNT + 1))):
+        for name in all_names():
             if name != "recheck" and self(name) == text:
                 return name
         return None

@@ -35,6 +35,7 @@ from .script import ENGINES, LEVELS, Script
 from .units import DEFAULT_SAMPLE_RATE, SUPPORTED_SAMPLE_RATES
 
 if TYPE_CHECKING:
+    from .compiler import SpeechLengths
     from .export import ExportResult
     from .palette import Palette
     from .speech import SpeechService
@@ -144,22 +145,26 @@ class Session:
 
     def plan(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Plan:
         """The compiled plan at ``sample_rate`` Hz (raises ScriptError on errors)."""
+        if sample_rate not in self._plans:
+            self._plans[sample_rate] = self._compile(self.speech, sample_rate)
+        return self._plans[sample_rate]
+
+    def _compile(self, speech: SpeechLengths, sample_rate: int) -> Plan:
+        """The plan with the speech lengths of ``speech`` (the service, or estimates)."""
         if sample_rate not in SUPPORTED_SAMPLE_RATES:
             rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
             raise UsageError(f"sample rate must be one of {rates} Hz, not {sample_rate}")
-        if sample_rate not in self._plans:
-            from .compiler import compile_script
+        from .compiler import compile_script
 
-            speech, palette = self.speech, self.palette
-            with self._at_front_matter():
-                self._plans[sample_rate] = compile_script(
-                    self.script,
-                    speech,
-                    palette=palette,
-                    sample_rate=sample_rate,
-                    engine=self.engine_name,
-                )
-        return self._plans[sample_rate]
+        palette = self.palette
+        with self._at_front_matter():
+            return compile_script(
+                self.script,
+                speech,
+                palette=palette,
+                sample_rate=sample_rate,
+                engine=self.engine_name,
+            )
 
     def estimate(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> tuple[Plan, bool]:
         """The plan at once, never waiting for synthesis: ``(plan, exact)``.
@@ -169,18 +174,10 @@ class Session:
         """
         if sample_rate in self._plans:
             return self._plans[sample_rate], True
-        from .compiler import compile_script
         from .estimate import EstimatedSpeech
 
         lengths = EstimatedSpeech(self.speech)
-        plan = compile_script(
-            self.script,
-            lengths,
-            palette=self.palette,
-            sample_rate=sample_rate,
-            engine=self.engine_name,
-        )
-        return plan, lengths.estimated == 0
+        return self._compile(lengths, sample_rate), lengths.estimated == 0
 
     def export(
         self,
@@ -348,12 +345,9 @@ def _seconds(value: float | str | None) -> float | None:
     """``lead_in`` as given: seconds, or a duration like ``"10s"`` / ``"1m"``."""
     if value is None or isinstance(value, int | float):
         return None if value is None else float(value)
-    from ._tokens import parse_single_duration_s
+    from ._tokens import duration_text_s
 
-    try:
-        seconds = parse_single_duration_s(str(value).strip())
-    except ValueError:
-        seconds = None
+    seconds = duration_text_s(str(value))
     if seconds is None:
         raise UsageError(f"lead_in must be seconds or a duration like '10s', not {value!r}")
     return seconds
