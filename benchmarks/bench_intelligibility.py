@@ -152,7 +152,7 @@ class Recogniser:
 
 
 def library_scripts() -> list[Path]:
-    from voicecoach.resources import builtin_scripts_dir
+    from voicecoach.storage.resources import builtin_scripts_dir
 
     return sorted(builtin_scripts_dir().glob("*.md"))
 
@@ -190,7 +190,7 @@ def phrases_from_exports(engine: str, out_dir: Path, rate_wpm: int | None = None
 def library_texts(engine: str) -> list[str]:
     """Every distinct text the library's sessions speak (prose and the compiler's phrases)."""
     import voicecoach
-    from voicecoach.compiler import spoken_texts
+    from voicecoach.language.compiler import spoken_texts
 
     texts: dict[str, None] = {}
     for path in library_scripts():

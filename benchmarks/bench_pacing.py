@@ -33,7 +33,7 @@ measured. Per session:
   relative to the bell's peak (100 ms windows) and the level where the bell's
   fade-out starts (palette ``bell.fade_out_s``): a bell that rings out has
   decayed far below its peak before the fade.
-- **tone levels relative to the voice** (LU): ``voicecoach.balance``, the
+- **tone levels relative to the voice** (LU): ``voicecoach.sound.balance``, the
   measure a palette's ``loudness_lufs`` is set by (BS.1770 loudness over each
   tone type's own events clear of speech and of other tones; the voice over
   its speech events). The figure is tone minus voice, marked ``*`` where no
@@ -43,7 +43,7 @@ measured. Per session:
   spoken events with a tone under it, the tone's level relative to the same
   tone unducked; reported for the gaps between countdown words ("five" ..
   "one") and for all such gaps. The unducked tone is the renderer's own tone
-  (``voicecoach.render.cached_tone``) times this export's gain for that tone
+  (``voicecoach.sound.render.cached_tone``) times this export's gain for that tone
   and variant (estimated over its spans outside speech); so ``-15`` means the
   tone stays 15 dB down in the gaps, near ``0`` that it pumps back up between
   words. Median over gaps and the least-ducked gap. (If the renderer's tone
@@ -186,7 +186,7 @@ def parse_clock(text: str) -> float:
 
 def fixed_phrases(settings=None) -> set[str]:
     """Every built-in phrase text a script may say (lower case), its say.NAME words included."""
-    from voicecoach.phrases import Wording
+    from voicecoach.language.phrases import Wording
 
     words = settings.wording() if settings is not None else Wording()
     out = set(words.fixed()) | {words.count(k) for k in range(1, 100)} | {words("paused")}
@@ -483,7 +483,7 @@ def _numbers(value) -> tuple[float, ...] | None:
 
 
 def _number_words() -> set[str]:
-    from voicecoach.phrases import number_word
+    from voicecoach.language.phrases import number_word
 
     return {number_word(k) for k in range(100)}
 
@@ -529,8 +529,8 @@ def _outside_speech(plan, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
 
 
 def _tone_levels(plan, audio: ExportAudio) -> dict:
-    """Each tone type against the voice, by the one balance measure (``voicecoach.balance``)."""
-    from voicecoach.balance import measure_balance
+    """Each tone type against the voice, by the one balance measure (``voicecoach.sound.balance``)."""
+    from voicecoach.sound.balance import measure_balance
 
     balance = measure_balance(plan, audio.read(0, audio.frames))
     levels: dict[str, dict] = {}
@@ -555,7 +555,7 @@ def _tone_levels(plan, audio: ExportAudio) -> dict:
 def _synth(palette, ev, rate) -> np.ndarray | None:
     """The tone as the renderer makes it, before gains (None if the renderer's API moved)."""
     try:
-        from voicecoach.render import cached_tone
+        from voicecoach.sound.render import cached_tone
 
         return np.asarray(
             cached_tone(palette, ev.tone, ev.duration_samples, rate, ev.variant), dtype=np.float64

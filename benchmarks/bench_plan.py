@@ -46,7 +46,7 @@ def run(cmd: list[str], env: dict) -> float:
 
 
 def unique_texts(engine: str) -> list[str]:
-    from voicecoach.compiler import spoken_texts
+    from voicecoach.language.compiler import spoken_texts
     from voicecoach.session import load
 
     return spoken_texts(load(SCRIPT, engine=engine).script)

@@ -57,7 +57,7 @@ def prose_lines(count: int) -> list[str]:
 
 
 def fixed_phrases() -> list[str]:
-    from voicecoach import phrases
+    from voicecoach.language import phrases
 
     numbers = [phrases.number_word(n) for n in (10, 5, 4, 3, 2, 1)]
     return list(dict.fromkeys([*numbers, *phrases.all_fixed_phrases()]))

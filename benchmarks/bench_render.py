@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from voicecoach.palette import load_palette
-from voicecoach.plan import Event, Plan
-from voicecoach.render import render_blocks
-from voicecoach.script import Settings
+from voicecoach.language.plan import Event, Plan
+from voicecoach.language.script import Settings
+from voicecoach.sound.palette import load_palette
+from voicecoach.sound.render import render_blocks
 from voicecoach.speech.engine import SpeechAudio
 
 VOICE_RATE = 22_050

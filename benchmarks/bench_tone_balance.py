@@ -3,7 +3,7 @@
 Exports built-in sessions (default: upper-back for breath, ready and bell;
 rhomboids-wipers for wiper ticks; feet for roll strokes) with the system
 engine (eSpeak NG) to WAV in a temporary folder, once per palette, decodes
-each file and measures it with ``voicecoach.balance.measure_balance``: the
+each file and measures it with ``voicecoach.sound.balance.measure_balance``: the
 voice over its speech events, each tone type over its own events outside
 speech (0.5 s margin) and outside other tones; BS.1770 loudness, not gated,
 over at least 400 ms. Prints one table per palette: tone type -> dB relative
@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 import soundfile  # noqa: E402
 
-from voicecoach.balance import measure_balance  # noqa: E402
-from voicecoach.plan import TONE_NAMES  # noqa: E402
+from voicecoach.language.plan import TONE_NAMES  # noqa: E402
 from voicecoach.session import Session, load  # noqa: E402
+from voicecoach.sound.balance import measure_balance  # noqa: E402
 
 SESSIONS = ("upper-back", "rhomboids-wipers", "feet")
 PALETTES = ("warm", "bright")

@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from voicecoach.plan import Event, Plan, Section
-from voicecoach.script import Settings
+from voicecoach.language.plan import Event, Plan, Section
+from voicecoach.language.script import Settings
 from voicecoach.speech.engine import SpeechAudio
 
 RATE = 44_100
@@ -93,8 +93,8 @@ def main(argv: list[str]) -> int:
     import termios
 
     from voicecoach.errors import VoicecoachError
-    from voicecoach.palette import load_palette
-    from voicecoach.playback import play_plan
+    from voicecoach.playback.player import play_plan
+    from voicecoach.sound.palette import load_palette
 
     name, report_path = argv[0], argv[1]
     start = int(argv[argv.index("--start") + 1]) if "--start" in argv else 0

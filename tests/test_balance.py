@@ -11,12 +11,12 @@ import pytest
 import soundfile
 
 import voicecoach
-from voicecoach.balance import measure_balance
-from voicecoach.palette import load_palette
-from voicecoach.plan import Event, Plan
-from voicecoach.render import render_blocks
-from voicecoach.script import Settings
+from voicecoach.language.plan import Event, Plan
+from voicecoach.language.script import Settings
 from voicecoach.session import Session
+from voicecoach.sound.balance import measure_balance
+from voicecoach.sound.palette import load_palette
+from voicecoach.sound.render import render_blocks
 from voicecoach.speech.engine import SpeechAudio
 
 SR = 44_100

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import FakePalette, FakeSpeech
-from voicecoach import phrases
-from voicecoach.compiler import compile_script
 from voicecoach.errors import ScriptError
-from voicecoach.script import (
+from voicecoach.language import phrases
+from voicecoach.language.compiler import compile_script
+from voicecoach.language.script import (
     Bell,
     Breathe,
     DurationSpec,

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from tests.test_export import make_plan, speech_lookup
-from voicecoach import render as render_mod
-from voicecoach.export import export_plan
-from voicecoach.palette import load_palette
+from voicecoach.export.writer import export_plan
+from voicecoach.sound import render as render_mod
+from voicecoach.sound.palette import load_palette
 
 # where each kind of derived entry lives under the cache folder
 KINDS = {

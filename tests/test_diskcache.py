@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from tests.test_cli import run
-from voicecoach import diskcache, loudness
+from voicecoach.sound import loudness
 from voicecoach.speech.cache import SpeechCache
 from voicecoach.speech.engine import SpeechAudio
+from voicecoach.storage import diskcache
 
 CAP_BYTES = 500_000
 

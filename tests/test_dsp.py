@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly as scipy_resample_poly
 
-from voicecoach.dsp import resample, resample_poly
+from voicecoach.sound.dsp import resample, resample_poly
 
 
 @pytest.mark.parametrize(

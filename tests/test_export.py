@@ -17,15 +17,15 @@ import pytest
 import soundfile as sf
 
 from tests.meters import ffmpeg_ebur128
-from voicecoach import export as export_mod
-from voicecoach import loudness as loudness_mod
-from voicecoach.captions import webvtt_text
 from voicecoach.errors import ExportError, UsageError
-from voicecoach.export import FORMATS, export_plan, format_for
-from voicecoach.loudness import CACHE_VERSION, MAX_TRUE_PEAK_DBTP, TARGET_LUFS
-from voicecoach.palette import load_palette
-from voicecoach.plan import Event, Plan, Section
-from voicecoach.script import Settings
+from voicecoach.export import writer as export_mod
+from voicecoach.export.captions import webvtt_text
+from voicecoach.export.writer import FORMATS, export_plan, format_for
+from voicecoach.language.plan import Event, Plan, Section
+from voicecoach.language.script import Settings
+from voicecoach.sound import loudness as loudness_mod
+from voicecoach.sound.loudness import CACHE_VERSION, MAX_TRUE_PEAK_DBTP, TARGET_LUFS
+from voicecoach.sound.palette import load_palette
 from voicecoach.speech.engine import SpeechAudio
 
 REPO = Path(__file__).resolve().parent.parent
@@ -323,7 +323,7 @@ def test_progress_counts_up_to_the_total(tmp_path, monkeypatch):
 
 
 def test_normalisation_gain_reaches_the_target_with_the_limiter():
-    from voicecoach.loudness import normalisation_gain_db
+    from voicecoach.sound.loudness import normalisation_gain_db
 
     report = normalisation_gain_db(make_plan(), speech_lookup, palette=load_palette(None))
     assert report.limiter
@@ -360,7 +360,7 @@ def test_second_export_reuses_the_loudness_and_writes_the_same_audio(tmp_path, m
     flac, _ = sf.read(tmp_path / "c.flac", dtype="int16")
     assert np.abs(wav.astype(int) - flac).max() <= 1  # the same samples (FLAC rounds on its own)
     # play finds the export's decision: it plays exactly what the file holds, measuring nothing
-    from voicecoach.playback import Loudness
+    from voicecoach.playback.player import Loudness
 
     loud = Loudness.measure(plan, speech_lookup, palette)
     assert loud.wait(30)
@@ -370,7 +370,7 @@ def test_second_export_reuses_the_loudness_and_writes_the_same_audio(tmp_path, m
 
 def test_exporting_in_one_process_or_two_writes_the_same_bytes(tmp_path, monkeypatch):
     """The metering and writing side runs in a forked process where it can (offload.py)."""
-    from voicecoach import offload
+    from voicecoach.export import offload
 
     plan, palette = make_plan(), load_palette(None)
     results = []
@@ -386,8 +386,8 @@ def test_exporting_in_one_process_or_two_writes_the_same_bytes(tmp_path, monkeyp
 
 def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
-    from voicecoach.loudness import cache_path, cached_measurement, read_cache
-    from voicecoach.playback import Loudness
+    from voicecoach.playback.player import Loudness
+    from voicecoach.sound.loudness import cache_path, cached_measurement, read_cache
 
     plan, palette = make_plan(), load_palette(None)
     loud = Loudness.measure(plan, speech_lookup, palette)  # play measures first
@@ -408,7 +408,7 @@ def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
 
 def test_broken_loudness_cache_only_costs_a_pass(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
-    from voicecoach.loudness import cache_path
+    from voicecoach.sound.loudness import cache_path
 
     plan, palette = make_plan(), load_palette(None)
     path = cache_path(plan, palette)

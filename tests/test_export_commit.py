@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import atomic as atomic_mod
 from voicecoach import session as session_mod
-from voicecoach.atomic import clean_stale_parts
 from voicecoach.errors import ExportError
-from voicecoach.export import export_plan
+from voicecoach.export.writer import export_plan
+from voicecoach.storage import atomic as atomic_mod
+from voicecoach.storage.atomic import clean_stale_parts
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -197,8 +197,8 @@ def test_a_part_of_a_living_process_is_kept(tmp_path, writer):
 def held_export(out: str, flag: str, go: str) -> None:
     """Run in a child process: export, holding still after the first block until ``go`` exists."""
     from tests.test_export import make_plan, speech_lookup
-    from voicecoach import export as export_mod
-    from voicecoach.palette import load_palette
+    from voicecoach.export import writer as export_mod
+    from voicecoach.sound.palette import load_palette
 
     real = export_mod._write_block
 

@@ -285,7 +285,7 @@ def test_wheel_carries_scripts_palettes_and_template(installed_wheel):
 def test_installed_wheel_resolves_builtin_names_from_any_folder(installed_wheel, tmp_path):
     _, site = installed_wheel
     code = (
-        "import json, voicecoach, voicecoach.library as L, voicecoach.palette as P;"
+        "import json, voicecoach, voicecoach.library as L, voicecoach.sound.palette as P;"
         "s = voicecoach.load('upper-back', engine='system');"
         "print(json.dumps({'file': voicecoach.__file__, 'names': L.builtin_names(),"
         " 'script': str(s.path), 'palettes': P.palette_names(),"

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from tests.meters import ffmpeg_ebur128
-from voicecoach.loudness import LoudnessMeter, db_to_gain, limited_blocks
+from voicecoach.sound.loudness import LoudnessMeter, db_to_gain, limited_blocks
 
 SR = 44_100
 
@@ -186,7 +186,7 @@ def test_limiter_gain_is_smooth():
 def test_oversampling_filter_and_envelope_equal_scipys():
     from scipy import signal
 
-    from voicecoach import loudness
+    from voicecoach.sound import loudness
 
     taps = signal.firwin(49, 1 / 4, window=("kaiser", 8.0)) * 4
     np.testing.assert_allclose(loudness._TP_FILTER, taps, atol=1e-15)
@@ -237,7 +237,7 @@ def test_centred_blocks_are_metered_bit_for_bit_as_two_channels(monkeypatch):
 
 
 def test_centred_envelope_equals_the_two_channel_one(monkeypatch):
-    from voicecoach import loudness
+    from voicecoach.sound import loudness
 
     x = np.repeat(np.random.default_rng(3).normal(0, 0.3, (5000, 1)), 2, axis=1)
     q = np.arange(12, len(x))

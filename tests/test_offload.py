@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from voicecoach import offload
 from voicecoach.errors import RenderError
-from voicecoach.loudness import LoudnessMeter
+from voicecoach.export import offload
+from voicecoach.sound.loudness import LoudnessMeter
 
 BLOCK = 4096
 

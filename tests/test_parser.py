@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voicecoach.errors import Diagnostic, ScriptError
-from voicecoach.parser import parse_file, parse_text
-from voicecoach.script import DurationSpec, Settings
+from voicecoach.language.parser import parse_file, parse_text
+from voicecoach.language.script import DurationSpec, Settings
 
 CORPUS = Path(__file__).parent / "corpus"
 VALID = sorted((CORPUS / "valid").glob("*.md"))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import phrases
-from voicecoach.phrases import PHRASES, Wording
+from voicecoach.language import phrases
+from voicecoach.language.phrases import PHRASES, Wording
 
 ROOT = Path(__file__).resolve().parent.parent
 

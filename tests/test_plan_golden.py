@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import FakePalette, FakeSpeech
-from voicecoach.compiler import compile_script
-from voicecoach.parser import parse_file
+from voicecoach.language.compiler import compile_script
+from voicecoach.language.parser import parse_file
 from voicecoach.session import load
 
 CORPUS = Path(__file__).parent / "corpus"

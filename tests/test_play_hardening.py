@@ -23,7 +23,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from voicecoach.controls import Status
+from voicecoach.playback.keys import Status
 
 from .pty_process import PtyProcess
 from .pulse import REPO, Recorder, pulse_server  # noqa: F401

@@ -22,18 +22,18 @@ import pytest
 import soundfile as sf
 from scipy.signal import correlate
 
-from voicecoach.controls import KeyReader, StatusLine, parse_keys
 from voicecoach.errors import PlaybackError, UsageError
-from voicecoach.palette import load_palette
-from voicecoach.plan import Event, Plan, Section
-from voicecoach.playback import (
+from voicecoach.language.plan import Event, Plan, Section
+from voicecoach.language.script import Settings
+from voicecoach.playback.keys import KeyReader, StatusLine, parse_keys
+from voicecoach.playback.player import (
     Loudness,
     SectionNavigator,
     play_plan,
     resume_sample,
     ui_sounds,
 )
-from voicecoach.script import Settings
+from voicecoach.sound.palette import load_palette
 
 from .play_driver import RATE, speech_lookup, two_sections, with_lead_in
 from .pty_process import PtyProcess
@@ -99,7 +99,7 @@ def last_sound(x: np.ndarray) -> int:
 
 def export_reference(plan: Plan, tmp_path: Path) -> np.ndarray:
     """What ``export`` writes for ``plan``, read back from the WAV file."""
-    from voicecoach.export import export_plan
+    from voicecoach.export.writer import export_plan
 
     result = export_plan(
         plan, speech_lookup, tmp_path / f"{plan.title}.wav", palette=PALETTE, fmt="wav"
@@ -417,7 +417,7 @@ def test_lost_device_stops_and_says_where_to_resume(tmp_path):
 def test_no_output_device_is_a_clear_error(tmp_path):
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "PULSE_SERVER": f"unix:{tmp_path}/none"}
     code = (
-        "from voicecoach.playback import play_plan; from voicecoach.palette import load_palette;"
+        "from voicecoach.playback.player import play_plan; from voicecoach.sound.palette import load_palette;"
         "from tests.play_driver import two_sections, speech_lookup\n"
         "try:\n"
         "    play_plan(two_sections(), speech_lookup, palette=load_palette(None), interactive=False)\n"
@@ -434,7 +434,7 @@ def test_no_output_device_is_a_clear_error(tmp_path):
 def test_missing_portaudio_names_the_package(monkeypatch):
     import builtins
 
-    from voicecoach.devices import load_sounddevice
+    from voicecoach.playback.devices import load_sounddevice
 
     real_import = builtins.__import__
 
@@ -452,7 +452,7 @@ def test_missing_portaudio_names_the_package(monkeypatch):
 
 
 def test_devices_are_listed_and_chosen_by_name_or_index(pulse_server):
-    from voicecoach.devices import list_devices, resolve_device
+    from voicecoach.playback.devices import list_devices, resolve_device
 
     devices = list_devices()
     names = {d["name"]: d["index"] for d in devices}

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from voicecoach.errors import RenderError, UsageError
-from voicecoach.palette import load_palette
-from voicecoach.plan import Event, Plan
-from voicecoach.render import DUCK_HOLD_GAP_S, duck_regions, render_blocks
-from voicecoach.script import Settings
+from voicecoach.language.plan import Event, Plan
+from voicecoach.language.script import Settings
+from voicecoach.sound.palette import load_palette
+from voicecoach.sound.render import DUCK_HOLD_GAP_S, duck_regions, render_blocks
 from voicecoach.speech.engine import SpeechAudio
 
 SR = 44_100
@@ -593,8 +593,8 @@ class SyntheticSpeech:
 
 
 def test_a_compiled_plan_renders_with_the_palette_it_was_compiled_against():
-    from voicecoach.compiler import compile_script
-    from voicecoach.parser import parse_text
+    from voicecoach.language.compiler import compile_script
+    from voicecoach.language.parser import parse_text
 
     speech = SyntheticSpeech()
     plan = compile_script(parse_text(CONTRACT_SCRIPT, "contract.md"), speech, palette=WARM)
@@ -621,7 +621,7 @@ def test_a_compiled_plan_renders_with_the_palette_it_was_compiled_against():
 
 
 def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monkeypatch):
-    from voicecoach import render as render_mod
+    from voicecoach.sound import render as render_mod
 
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
     render_mod._TONE_CACHE.clear()
@@ -653,7 +653,7 @@ def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monke
 
 
 def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monkeypatch):
-    from voicecoach import render as render_mod
+    from voicecoach.sound import render as render_mod
 
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
     voice = fake_voice(0.8)
@@ -688,7 +688,7 @@ def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_pa
 
 
 def test_renders_from_one_speech_source_share_its_prepared_speech(tmp_path, monkeypatch):
-    from voicecoach import render as render_mod
+    from voicecoach.sound import render as render_mod
 
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
     voice = fake_voice(0.8)

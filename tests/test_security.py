@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner
 
 import voicecoach
-from voicecoach import loudness, render
 from voicecoach.cli import cli, main
-from voicecoach.controls import StatusLine
 from voicecoach.library import write_new_script
+from voicecoach.playback.keys import StatusLine
 from voicecoach.session import load
+from voicecoach.sound import loudness, render
 from voicecoach.speech.worker import Worker
 
 # Standard-library names the speech worker and multiprocessing's spawn children

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.fakes import FakePalette, FakeSpeech
-from voicecoach.compiler import compile_script
 from voicecoach.errors import PhraseError, ScriptError
-from voicecoach.parser import parse_file
+from voicecoach.language.compiler import compile_script
+from voicecoach.language.parser import parse_file
 from voicecoach.speech import SpeechService, get_engine, long_text, piper, speech_key
 from voicecoach.speech.system import SystemEngine
 

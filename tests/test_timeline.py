@@ -1,4 +1,4 @@
-"""The plan as a picture: ``voicecoach.timeline`` and ``voicecoach plan --svg``."""
+"""The plan as a picture: ``voicecoach.export.timeline`` and ``voicecoach plan --svg``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from voicecoach import timeline
 from voicecoach.cli import main
-from voicecoach.plan import Event, Plan
+from voicecoach.export import timeline
+from voicecoach.language.plan import Event, Plan
 from voicecoach.session import load
 from voicecoach.units import format_clock
 

@@ -12,9 +12,9 @@ import pytest
 
 from tests.meters import pyloudnorm_span_lufs
 from voicecoach.errors import LibraryError, RenderError
-from voicecoach.palette import Palette, load_palette, palette_names
-from voicecoach.resources import palettes_dir
-from voicecoach.tones import TONES, db_to_gain, synth_tone, tone_loudness_lufs
+from voicecoach.sound.palette import Palette, load_palette, palette_names
+from voicecoach.sound.tones import TONES, db_to_gain, synth_tone, tone_loudness_lufs
+from voicecoach.storage.resources import palettes_dir
 
 SR = 44_100
 PALETTES = ("warm", "bright")

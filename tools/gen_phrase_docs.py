@@ -1,6 +1,6 @@
 """Write the table of built-in phrase names into docs/script-format.md.
 
-The table is generated from ``voicecoach.phrases`` (the one phrase table), between the
+The table is generated from ``voicecoach.language.phrases`` (the one phrase table), between the
 ``<!-- phrase-table ... -->`` and ``<!-- /phrase-table -->`` markers; tests/test_phrases.py
 fails when the docs and the table differ. Run: ``.venv/bin/python tools/gen_phrase_docs.py``.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voicecoach.phrases import phrase_table_markdown  # noqa: E402
+from voicecoach.language.phrases import phrase_table_markdown  # noqa: E402
 
 DOC = ROOT / "docs" / "script-format.md"
 BLOCK_RE = re.compile(r"(<!-- phrase-table:[^\n]*-->\n)(.*?)(<!-- /phrase-table -->)", re.S)

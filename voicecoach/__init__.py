@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
+from voicecoach.errors import (  # noqa: E402
     ExportError,
     LibraryError,
     PlaybackError,
@@ -39,7 +39,7 @@ def load(
     ``engine`` (system, piper), ``lead_in`` (seconds, or a duration like "10s"),
     ``use_cache``. See ``voicecoach.session.load``.
     """
-    from .session import load as _load
+    from voicecoach.session import load as _load
 
     return _load(
         name_or_path,

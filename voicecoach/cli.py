@@ -24,10 +24,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import Diagnostic, ScriptError, UsageError, VoicecoachError
-from .printable import printable, printable_json
-from .units import format_clock
+from voicecoach import __version__
+from voicecoach.errors import Diagnostic, ScriptError, UsageError, VoicecoachError
+from voicecoach.printable import printable, printable_json
+from voicecoach.units import format_clock
 
 LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
 ENGINE_CHOICE = click.Choice(["system", "piper"])
@@ -126,7 +126,7 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
 
     Exit status 1 if any script has an error, 0 when there are only warnings.
     """
-    from .session import load
+    from voicecoach.session import load
 
     results = []
     any_error = False
@@ -201,13 +201,13 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path)
     With --svg alone, only the picture is written (no table); with --json too, the JSON
     still goes to standard output.
     """
-    from .session import load
+    from voicecoach.session import load
 
     with load(script, **_overrides(level, voice, rate_wpm, engine)) as session:
         _announce_speech(session, always=False)
         p = session.plan(sample_rate=sample_rate)
     if svg_path is not None:
-        from .timeline import write_svg
+        from voicecoach.export.timeline import write_svg
 
         write_svg(p, svg_path)
         click.echo(f"wrote {svg_path} ({format_clock(p.duration_s)})", err=as_json)
@@ -285,8 +285,8 @@ def export(
     scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine
 ) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
-    from . import export_jobs
-    from .export import format_for, names_audio_file
+    from voicecoach.export import jobs as export_jobs
+    from voicecoach.export.writer import format_for, names_audio_file
 
     if output and fmt and len(scripts) == 1 and not Path(output).is_dir():
         format_for(output, fmt)  # a format that contradicts the name: refused before any work
@@ -363,7 +363,7 @@ _CLOCK_FROM_RE = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)")
 
 def _parse_time(v: str) -> float | None:
     """Seconds from ``120``, ``2m30s`` or ``1:02:05``; None when ``v`` is not shaped like a time."""
-    from ._tokens import parse_single_duration_s
+    from voicecoach.language.tokens import parse_single_duration_s
 
     if _SECONDS_RE.fullmatch(v):
         return float(v)
@@ -402,10 +402,10 @@ def _parse_time(v: str) -> float | None:
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
 def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet) -> None:
     """Play a session live. Keys: space pause, n/right next, p/left back, up/down volume, q quit."""
-    from .session import load
+    from voicecoach.session import load
 
     dev: str | int | None = int(device) if device is not None and device.isdigit() else device
-    from .devices import resolve_device
+    from voicecoach.playback.devices import resolve_device
 
     with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s)) as session:
         resolve_device(dev)  # no sound device: say so before synthesising speech
@@ -428,7 +428,7 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
 @cli.command()
 def devices() -> None:
     """List the sound output devices."""
-    from .playback import list_devices
+    from voicecoach.playback.player import list_devices
 
     devs = list_devices()
     if not devs:
@@ -447,8 +447,8 @@ def devices() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def voices(engine, as_json) -> None:
     """List the voices of the speech engines."""
-    from .speech import get_engine
-    from .speech.piper import is_installed as piper_installed
+    from voicecoach.speech import get_engine
+    from voicecoach.speech.piper import is_installed as piper_installed
 
     names = [engine] if engine else ["system"] + (["piper"] if piper_installed() else [])
     rows = []
@@ -475,8 +475,8 @@ def cache() -> None:
 @cache.command("info")
 def cache_info_cmd() -> None:
     """Where the cache is, how big (all kinds together) and its cap."""
-    from .diskcache import CACHE_MAX_ENV, cache_max_bytes, usage
-    from .resources import cache_root
+    from voicecoach.storage.diskcache import CACHE_MAX_ENV, cache_max_bytes, usage
+    from voicecoach.storage.resources import cache_root
 
     kinds = usage()
     files = sum(n for n, _ in kinds.values())
@@ -496,8 +496,8 @@ def cache_info_cmd() -> None:
 @cache.command("clear")
 def cache_clear_cmd() -> None:
     """Delete every cached utterance, and the loudness, tone and prepared-speech caches made from them."""
-    from .resources import clear_derived_caches
-    from .speech import cache_clear
+    from voicecoach.speech import cache_clear
+    from voicecoach.storage.resources import clear_derived_caches
 
     entries = cache_clear()
     derived = clear_derived_caches()
@@ -508,7 +508,7 @@ def _duration_option(value: str | None, what: str) -> float | None:
     """A duration given on the command line (``15m``, ``90s``, ``1:30``), in seconds."""
     if value is None:
         return None
-    from ._tokens import duration_text_s
+    from voicecoach.language.tokens import duration_text_s
 
     seconds = duration_text_s(value)
     if seconds is None or not math.isfinite(seconds) or seconds <= 0:
@@ -550,7 +550,7 @@ def list_(as_json, engine, max_length, level) -> None:
     Lengths show at once; where the speech is not synthesised yet they are estimated
     from the speaking rate and marked with ~.
     """
-    from .library import builtin_names, session_info
+    from voicecoach.library import builtin_names, session_info
 
     limit_s = _duration_option(max_length, "--max")
     infos = [session_info(n, engine=engine) for n in builtin_names()]
@@ -587,7 +587,7 @@ def list_(as_json, engine, max_length, level) -> None:
 @click.option("--engine", type=ENGINE_CHOICE, help="Engine whose speech lengths to use.")
 def show(name, as_json, engine) -> None:
     """One session: what it is for, its sections, its length at each level, equipment."""
-    from .library import session_info
+    from voicecoach.library import session_info
 
     info = session_info(name, engine=engine)
     if as_json:
@@ -615,7 +615,7 @@ def show(name, as_json, engine) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def new(name, force) -> None:
     """Write a commented starting script NAME.md that shows every directive."""
-    from .library import write_new_script
+    from voicecoach.library import write_new_script
 
     path = write_new_script(name, force=force)
     _echo(f"wrote {path}; edit it, then run: voicecoach check {path}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .printable import printable
+from voicecoach.printable import printable
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LibraryError, UsageError
-from .resources import builtin_scripts_dir
+from voicecoach.errors import LibraryError, UsageError
+from voicecoach.storage.resources import builtin_scripts_dir
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -61,8 +61,8 @@ def resolve_script(name_or_path: str | os.PathLike) -> Path:
 
 def _sessions_about(query: str) -> list[tuple[str, str]]:
     """Built-in sessions whose title or muscles hold every word of ``query`` (``neck``)."""
-    from .errors import ScriptError
-    from .parser import parse_file
+    from voicecoach.errors import ScriptError
+    from voicecoach.language.parser import parse_file
 
     words = query.lower().split()
     found = []
@@ -111,9 +111,9 @@ def session_info(name: str, *, engine: str | None = None, exact: bool = False) -
     Lengths come at once (``Session.estimate``), estimated where speech is not
     cached yet; ``exact=True`` synthesises what is missing instead.
     """
-    from .errors import ScriptError
-    from .script import LEVELS
-    from .session import load
+    from voicecoach.errors import ScriptError
+    from voicecoach.language.script import LEVELS
+    from voicecoach.session import load
 
     path = resolve_script(name)
     base = load(path, engine=engine)

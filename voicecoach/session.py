@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from voicecoach.errors import (
     Diagnostic,
     LibraryError,
     PhraseError,
@@ -29,16 +29,16 @@ from .errors import (
     UsageError,
     VoiceError,
 )
-from .library import resolve_script
-from .plan import Plan
-from .script import ENGINES, LEVELS, Script
-from .units import DEFAULT_SAMPLE_RATE, SUPPORTED_SAMPLE_RATES
+from voicecoach.language.plan import Plan
+from voicecoach.language.script import ENGINES, LEVELS, Script
+from voicecoach.library import resolve_script
+from voicecoach.units import DEFAULT_SAMPLE_RATE, SUPPORTED_SAMPLE_RATES
 
 if TYPE_CHECKING:
-    from .compiler import SpeechLengths
-    from .export import ExportResult
-    from .palette import Palette
-    from .speech import SpeechService
+    from voicecoach.export.writer import ExportResult
+    from voicecoach.language.compiler import SpeechLengths
+    from voicecoach.sound.palette import Palette
+    from voicecoach.speech import SpeechService
 
 OPUS_SAMPLE_RATE = 48_000
 
@@ -66,8 +66,8 @@ class Overrides:
 
 def parse_script(path: Path) -> Script:
     """Parse a script file, with includes resolved against the built-in library too."""
-    from .parser import parse_file
-    from .resources import builtin_scripts_dir
+    from voicecoach.language.parser import parse_file
+    from voicecoach.storage.resources import builtin_scripts_dir
 
     return parse_file(path, builtin_dir=builtin_scripts_dir())
 
@@ -96,14 +96,14 @@ class Session:
 
     @property
     def engine_name(self) -> str:
-        from .speech import default_engine_name
+        from voicecoach.speech import default_engine_name
 
         return self.settings.engine or default_engine_name()
 
     @property
     def speech(self) -> SpeechService:
         if self._speech is None:
-            from .speech import open_speech
+            from voicecoach.speech import open_speech
 
             with self._at_front_matter():
                 self._speech = open_speech(
@@ -117,7 +117,7 @@ class Session:
     @property
     def palette(self) -> Palette:
         if self._palette is None:
-            from .palette import load_palette
+            from voicecoach.sound.palette import load_palette
 
             with self._at_front_matter():
                 self._palette = load_palette(self.settings.palette, relative_to=self.path.parent)
@@ -154,7 +154,7 @@ class Session:
         if sample_rate not in SUPPORTED_SAMPLE_RATES:
             rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
             raise UsageError(f"sample rate must be one of {rates} Hz, not {sample_rate}")
-        from .compiler import compile_script
+        from voicecoach.language.compiler import compile_script
 
         palette = self.palette
         with self._at_front_matter():
@@ -174,7 +174,7 @@ class Session:
         """
         if sample_rate in self._plans:
             return self._plans[sample_rate], True
-        from .estimate import EstimatedSpeech
+        from voicecoach.language.estimate import EstimatedSpeech
 
         lengths = EstimatedSpeech(self.speech)
         return self._compile(lengths, sample_rate), lengths.estimated == 0
@@ -189,7 +189,7 @@ class Session:
         progress: Any = None,
     ) -> ExportResult:
         """Render the session to an audio file (atomically). Returns an ``ExportResult``."""
-        from .export import export_plan, format_for
+        from voicecoach.export.writer import export_plan, format_for
 
         target = default_output_path(self.path, out, fmt)
         chosen = format_for(target, fmt)
@@ -198,7 +198,7 @@ class Session:
         if sample_rate not in self._plans:
             # Speech to synthesise means loudness to measure: the meter's imports (scipy,
             # about 0.7 s) load on a thread while the main one waits for the speech workers.
-            from .loudness import preload_meter
+            from voicecoach.sound.loudness import preload_meter
 
             self.speech.while_synthesising = preload_meter
         try:
@@ -226,7 +226,7 @@ class Session:
 
     def prepare_speech(self) -> None:
         """Synthesise, in one batch, everything a session may say: its script and "paused" (for play)."""
-        from .compiler import at_its_line, spoken_texts
+        from voicecoach.language.compiler import at_its_line, spoken_texts
 
         paused = self.script.settings.wording()("paused")
         try:
@@ -235,9 +235,9 @@ class Session:
             raise at_its_line(self.script, e) from e
 
     def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
-        """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``."""
-        from .devices import resolve_device
-        from .playback import play_plan
+        """Play live through a sound device. Options: see ``voicecoach.playback.player.play_plan``."""
+        from voicecoach.playback.devices import resolve_device
+        from voicecoach.playback.player import play_plan
 
         resolve_device(options.get("device"))  # no device: say so before synthesising speech
         self.prepare_speech()
@@ -345,7 +345,7 @@ def _seconds(value: float | str | None) -> float | None:
     """``lead_in`` as given: seconds, or a duration like ``"10s"`` / ``"1m"``."""
     if value is None or isinstance(value, int | float):
         return None if value is None else float(value)
-    from ._tokens import duration_text_s
+    from voicecoach.language.tokens import duration_text_s
 
     seconds = duration_text_s(str(value))
     if seconds is None:

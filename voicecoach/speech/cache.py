@@ -19,7 +19,7 @@ two-character fan-out folder. Entry format (little-endian)::
 A duration comes from the header alone (``frames_and_rate``: one small read,
 with the file size checked against the frame count), so a warm ``plan`` is
 cheap. ``load`` also checks the payload CRC. Reading an entry marks it used (its mtime), and
-writing one makes room under the cap on the whole cache (``voicecoach.diskcache``). A truncated or corrupt entry reads
+writing one makes room under the cap on the whole cache (``voicecoach.storage.diskcache``). A truncated or corrupt entry reads
 as missing and is made again. Writes go to a temporary file in the same folder
 and are renamed over the entry (``os.replace``), so readers never see half a
 file and two processes writing the same key both leave a whole one. No fsync:
@@ -37,8 +37,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicecoach.diskcache import reserve, touched
 from voicecoach.speech.engine import SpeechAudio
+from voicecoach.storage.diskcache import reserve, touched
 
 ENTRY_SUFFIX = ".vcs"
 _TEMP_PREFIX = ".tmp-"
@@ -63,7 +63,7 @@ def speech_key(identity: str, voice: str | None, rate_wpm: int, text: str) -> st
 
 def default_cache_dir() -> Path:
     """The speech cache folder for this user (honours ``VOICECOACH_CACHE_DIR``)."""
-    from voicecoach.resources import cache_root
+    from voicecoach.storage.resources import cache_root
 
     return cache_root() / "speech"
 

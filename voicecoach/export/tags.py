@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from .errors import ExportError
+from voicecoach.errors import ExportError
 
 if TYPE_CHECKING:
     from mutagen._vorbis import VCommentDict

@@ -16,9 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar, dataclass_transform
 
-from .errors import LibraryError, RenderError
-from .parser import _inside  # the include rule: inside a folder once links are followed
-from .resources import palettes_dir
+from voicecoach.errors import LibraryError, RenderError
+from voicecoach.language.parser import (
+    _inside,  # the include rule: inside a folder once links are followed
+)
+from voicecoach.storage.resources import palettes_dir
 
 DEFAULT_PALETTE = "warm"
 FIXED_LENGTH_TONES = ("ready", "tick", "bell")

@@ -14,10 +14,10 @@ render at that position (``play`` relies on this to jump and resume).
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
 import itertools
 import math
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -27,14 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .diskcache import ARRAY_SUFFIX
-from .dsp import resample_poly
-from .errors import RenderError, UsageError, VoicecoachError
-from .palette import Palette
-from .plan import Event, Plan
-from .speech.engine import SpeechAudio
-from .tones import db_to_gain, raised_cosine, synth_tone
-from .units import seconds_to_samples
+from voicecoach import units
+from voicecoach.errors import RenderError, UsageError, VoicecoachError
+from voicecoach.language.plan import Event, Plan
+from voicecoach.sound import dsp, loudness, tones
+from voicecoach.sound.dsp import resample_poly
+from voicecoach.sound.palette import Palette
+from voicecoach.sound.tones import db_to_gain, raised_cosine, synth_tone
+from voicecoach.speech.engine import SpeechAudio
+from voicecoach.storage.diskcache import ARRAY_SUFFIX, code_digest
+from voicecoach.units import seconds_to_samples
 
 SpeechLookup = Callable[[str], SpeechAudio]  # speech_key -> SpeechAudio
 
@@ -109,28 +111,11 @@ def cached_tone(
 # (its CRC does not match: it is removed) only costs the synthesis.
 
 
-@functools.lru_cache(maxsize=4)
-def _code_digest(module_names: tuple[str, ...]) -> str:
-    """A digest of numpy's version and the source of these modules of the package (by name).
-
-    Part of every disk-cache key made from their output, so a changed synthesiser or
-    resampler never reads what the old one wrote.
-    """
-    import importlib
-
-    h = hashlib.sha256(np.__version__.encode("utf-8"))
-    for name in module_names:
-        module = importlib.import_module(f"{__package__}.{name}")
-        assert module.__file__ is not None  # a module of this package, read from its file
-        h.update(Path(module.__file__).read_bytes())
-    return h.hexdigest()
-
-
 def _tone_file(key: tuple) -> Path | None:
     try:
-        from .resources import cache_root
+        from voicecoach.storage.resources import cache_root
 
-        code = _code_digest(("tones", "units", "loudness"))  # loudness: the K-weighting
+        code = code_digest(tones, units, loudness)  # loudness: the K-weighting
         blob = repr((_TONE_FILE_VERSION, code, key)).encode("utf-8")
         return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}{ARRAY_SUFFIX}"
     except Exception:  # no cache is only slower
@@ -144,13 +129,13 @@ def _load_array(
 
     ``None`` when the file is missing; a damaged one (its CRC does not match) is removed.
     """
-    from .diskcache import load_array
+    from voicecoach.storage.diskcache import load_array
 
     return load_array(path, duration_samples, mapped=mapped)
 
 
 def _save_array(path: Path | None, x: np.ndarray) -> None:
-    from .diskcache import save_array
+    from voicecoach.storage.diskcache import save_array
 
     save_array(path, x)
 
@@ -168,7 +153,7 @@ _PREPARED_FILE_VERSION = 2  # bump when the file layout changes
 
 def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> Path | None:
     try:
-        from .resources import cache_root
+        from voicecoach.storage.resources import cache_root
 
         samples = np.ascontiguousarray(audio.samples, dtype=np.float32)
         h = hashlib.blake2b(samples.data, digest_size=20)
@@ -176,7 +161,7 @@ def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> 
             repr(
                 (
                     _PREPARED_FILE_VERSION,
-                    _code_digest(("dsp", "tones", "units", "render")),
+                    code_digest(dsp, tones, units, sys.modules[__name__]),
                     samples.shape,
                     int(audio.sample_rate),
                     int(rate),

@@ -18,8 +18,8 @@ import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .plan import Event, Plan
-from .units import format_clock, samples_to_seconds
+from voicecoach.language.plan import Event, Plan
+from voicecoach.units import format_clock, samples_to_seconds
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -134,8 +134,8 @@ def svg_text(plan: Plan) -> str:
 
 def write_svg(plan: Plan, path: str | os.PathLike) -> None:
     """Write the timeline of ``plan`` to ``path`` as SVG, atomically (raises ExportError)."""
-    from .atomic import atomic_write_text
-    from .errors import ExportError, UsageError
+    from voicecoach.errors import ExportError, UsageError
+    from voicecoach.storage.atomic import atomic_write_text
 
     if not os.fspath(path):
         raise UsageError("no file name given for the timeline picture")

@@ -27,6 +27,8 @@ removed until the rest fit in 90% of the cap with the new entry.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import struct
@@ -34,10 +36,11 @@ import threading
 import time
 import zlib
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
-from .resources import cache_root, new_cache_temp
+from voicecoach.errors import UsageError
+from voicecoach.storage.resources import cache_root, new_cache_temp
 
 if TYPE_CHECKING:
     import numpy as np  # imported where arrays are read or written: a warm `plan` needs no numpy
@@ -52,6 +55,23 @@ _TOUCH_AFTER_S = 3600.0  # an entry used within the hour is not touched again (f
 
 
 # ---- the cap -----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def code_digest(*modules: ModuleType) -> str:
+    """A digest of numpy's version and the source of ``modules``: part of every derived-cache key.
+
+    A changed synthesiser, resampler or meter never reads what the old one wrote. The
+    modules are objects, not names, so moving or renaming one cannot switch a cache off.
+    """
+    import numpy as np
+
+    h = hashlib.sha256(np.__version__.encode("utf-8"))
+    for module in modules:
+        if module.__file__ is None:
+            raise ValueError(f"{module.__name__} has no source file to digest")
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()
 
 
 def cache_max_bytes() -> int:

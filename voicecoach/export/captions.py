@@ -46,7 +46,7 @@ def captions_path_for(audio_path: str | os.PathLike) -> Path:
 
 def write_captions(plan, path: str | os.PathLike) -> Path:
     """Write the plan's WebVTT captions to ``path`` atomically; returns the path."""
-    from .atomic import atomic_write_text
+    from voicecoach.storage.atomic import atomic_write_text
 
     target = Path(path)
     atomic_write_text(target, webvtt_text(plan))

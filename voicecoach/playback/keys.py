@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .printable import printable
+from voicecoach.printable import printable
 
 KEYS = ("space", "right", "left", "up", "down", "n", "p", "q", "esc", "ctrl-c")
 ESC_WAIT_S = 0.05  # after ESC, how long to wait for the rest of an arrow-key sequence

@@ -25,19 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._tokens import (
-    MIN_PHASE_S,
-    NAMED_PATTERNS,
-    UNIT_WORDS,
-    Token,
-    classify,
-    duration_text_s,
-    format_seconds,
-)
-from .errors import Diagnostic, ScriptError
-from .phrases import all_names as all_phrase_names
-from .phrases import default_words, is_phrase_name
-from .script import (
+from voicecoach.errors import Diagnostic, ScriptError
+from voicecoach.language.phrases import all_names as all_phrase_names
+from voicecoach.language.phrases import default_words, is_phrase_name
+from voicecoach.language.script import (
     ENGINES,
     LEVELS,
     Bell,
@@ -56,6 +47,15 @@ from .script import (
     Settings,
     Speech,
     Wipers,
+)
+from voicecoach.language.tokens import (
+    MIN_PHASE_S,
+    NAMED_PATTERNS,
+    UNIT_WORDS,
+    Token,
+    classify,
+    duration_text_s,
+    format_seconds,
 )
 
 __all__ = ["parse_text", "parse_file", "MAX_SCRIPT_BYTES", "MAX_DIRECTIVE_S", "MAX_INCLUDE_DEPTH"]
@@ -255,7 +255,7 @@ class _Reporter:
 def _builtin_dir(given: Path | None) -> Path | None:
     if given is not None:
         return Path(given)
-    from .resources import builtin_scripts_dir
+    from voicecoach.storage.resources import builtin_scripts_dir
 
     return builtin_scripts_dir()
 

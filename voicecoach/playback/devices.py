@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .errors import PlaybackError
+from voicecoach.errors import PlaybackError
 
 NO_PORTAUDIO_HELP = (
     "live playback needs the PortAudio library, which is not installed "

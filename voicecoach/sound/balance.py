@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .loudness import k_weighting_sos
-from .plan import TONE_NAMES, Plan
-from .units import seconds_to_samples
+from voicecoach.language.plan import TONE_NAMES, Plan
+from voicecoach.sound.loudness import k_weighting_sos
+from voicecoach.units import seconds_to_samples
 
 MARGIN_S = 0.5  # left out around speech: covers the duck's lead (0.03 s) and ramps (<= 0.5 s)
 MIN_WINDOW_S = 0.4  # one BS.1770 gating block

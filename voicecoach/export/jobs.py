@@ -27,11 +27,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._children import safe_import_path
-from .errors import VoicecoachError
+from voicecoach._children import safe_import_path
+from voicecoach.errors import VoicecoachError
 
 if TYPE_CHECKING:
-    from .export import ExportResult
+    from voicecoach.export.writer import ExportResult
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 
 
 def _run_one(task: ExportTask, index: int, progress_queue) -> ExportResult | VoicecoachError:
-    from .session import load
+    from voicecoach.session import load
 
     def progress(done: int, total: int) -> None:
         if progress_queue is not None:

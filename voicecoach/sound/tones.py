@@ -14,10 +14,17 @@ import zlib
 
 import numpy as np
 
-from .errors import RenderError
-from .loudness import k_weighting_sos
-from .palette import BellSound, BreathSound, ChimeSound, Palette, StrokeSound, TickSound
-from .units import seconds_to_samples
+from voicecoach.errors import RenderError
+from voicecoach.sound.loudness import k_weighting_sos
+from voicecoach.sound.palette import (
+    BellSound,
+    BreathSound,
+    ChimeSound,
+    Palette,
+    StrokeSound,
+    TickSound,
+)
+from voicecoach.units import seconds_to_samples
 
 TONES = ("inhale", "exhale", "ready", "tick", "bell", "stroke")
 _NYQUIST_MARGIN = 0.45  # partials above this fraction of the rate are dropped (no aliasing)

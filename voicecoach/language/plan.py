@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .script import Settings
-from .units import format_clock, samples_to_seconds
+from voicecoach.language.script import Settings
+from voicecoach.units import format_clock, samples_to_seconds
 
 DIRECTIVE_KINDS = ("pause", "place", "breathe", "hold", "wipers", "roll", "bell")
 TONE_NAMES = ("inhale", "exhale", "ready", "tick", "bell", "stroke")

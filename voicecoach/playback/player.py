@@ -41,15 +41,26 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .controls import KeyReader, Status, StatusLine, Terminated, signals_stop_like_ctrl_c
-from .devices import NO_DEVICE_HELP, list_devices, load_sounddevice, resolve_device
-from .errors import PlaybackError, RenderError, UsageError, VoicecoachError
-from .plan import Plan
-from .units import format_clock, seconds_to_samples
+from voicecoach.errors import PlaybackError, RenderError, UsageError, VoicecoachError
+from voicecoach.language.plan import Plan
+from voicecoach.playback.devices import (
+    NO_DEVICE_HELP,
+    list_devices,
+    load_sounddevice,
+    resolve_device,
+)
+from voicecoach.playback.keys import (
+    KeyReader,
+    Status,
+    StatusLine,
+    Terminated,
+    signals_stop_like_ctrl_c,
+)
+from voicecoach.units import format_clock, seconds_to_samples
 
 if TYPE_CHECKING:
-    from .palette import Palette
-    from .speech.engine import SpeechAudio
+    from voicecoach.sound.palette import Palette
+    from voicecoach.speech.engine import SpeechAudio
 
 __all__ = ["PlaybackReport", "play_plan", "list_devices", "resume_sample", "ui_sounds", "Player"]
 
@@ -219,7 +230,7 @@ def ui_sounds(
     section that way) a low double tick; ``volume`` a tick; ``bell`` the bell.
     ``level_db`` shifts them all (the session's tone volume and loudness gain).
     """
-    from .tones import apply_fades, synth_tone
+    from voicecoach.sound.tones import apply_fades, synth_tone
 
     def tone(name: str, variant: str = "", length_s: float | None = None) -> np.ndarray:
         n = seconds_to_samples(length_s or palette.length_s(name), sample_rate)
@@ -256,7 +267,7 @@ def _db(db: float) -> float:
 
 def _note(freq_hz: float, length_s: float, sample_rate: int) -> np.ndarray:
     """A soft sine note with raised-cosine ends."""
-    from .tones import apply_fades
+    from voicecoach.sound.tones import apply_fades
 
     n = seconds_to_samples(length_s, sample_rate)
     x = np.sin(2 * np.pi * freq_hz * np.arange(n) / sample_rate)
@@ -270,7 +281,7 @@ def _resampled(x: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
     if rate_from != rate_to and len(x):
         from math import gcd
 
-        from .dsp import resample_poly
+        from voicecoach.sound.dsp import resample_poly
 
         g = gcd(rate_from, rate_to)
         x = resample_poly(x, rate_to // g, rate_from // g)
@@ -1014,7 +1025,7 @@ class Loudness:
         def work() -> None:
             t = time.monotonic()
             try:
-                from .loudness import (
+                from voicecoach.sound.loudness import (
                     PLAY_DECISION,
                     cache_path,
                     cached_decision,
@@ -1118,8 +1129,8 @@ class PlanSource:
         yield from self._chain(pos)
 
     def _chain(self, start_sample: int) -> Iterator[np.ndarray]:
-        from .loudness import MAX_TRUE_PEAK_DBTP, limited_blocks
-        from .render import render_blocks
+        from voicecoach.sound.loudness import MAX_TRUE_PEAK_DBTP, limited_blocks
+        from voicecoach.sound.render import render_blocks
 
         assert self.loudness.gain_db is not None
         blocks = render_blocks(

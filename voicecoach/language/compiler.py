@@ -36,10 +36,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from . import phrases
-from .errors import Diagnostic, PhraseError, ScriptError
-from .plan import Event, Plan, Section
-from .script import (
+from voicecoach.errors import Diagnostic, PhraseError, ScriptError
+from voicecoach.language import phrases
+from voicecoach.language.plan import Event, Plan, Section
+from voicecoach.language.script import (
     Bell,
     Breathe,
     Heading,
@@ -56,8 +56,13 @@ from .script import (
     Speech,
     Wipers,
 )
-from .speech.pace import words
-from .units import DEFAULT_SAMPLE_RATE, format_clock, samples_to_seconds, seconds_to_samples
+from voicecoach.speech.pace import words
+from voicecoach.units import (
+    DEFAULT_SAMPLE_RATE,
+    format_clock,
+    samples_to_seconds,
+    seconds_to_samples,
+)
 
 MAX_SESSION_S = 4 * 3600  # whole session
 MAX_DIRECTIVE_S = 3600  # any one directive

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import cast
 
-from .script import DurationSpec
+from voicecoach.language.script import DurationSpec
 
 _NUM = r"(?:\d+(?:\.\d+)?|\.\d+)"
 _SEC_UNITS = ("s", "sec", "secs", "second", "seconds")

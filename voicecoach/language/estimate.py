@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .speech.pace import words
-from .units import seconds_to_samples
+from voicecoach.speech.pace import words
+from voicecoach.units import seconds_to_samples
 
 if TYPE_CHECKING:
-    from .speech import SpeechService
+    from voicecoach.speech import SpeechService
 
 MIN_PHRASE_S = 0.35  # even "one" takes about this long
 

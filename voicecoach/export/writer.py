@@ -29,16 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import (
-    PartFiles,
-    clean_stale_parts,
-    refuse_unless_regular,
-    write_error,
-    write_part_text,
-)
-from .atomic import atomic_write_text as atomic_write_text  # its earlier home, for other modules
-from .errors import ExportError, UsageError
-from .loudness import (
+from voicecoach.errors import ExportError, UsageError
+from voicecoach.sound.loudness import (
     LOSSLESS_DECISION,
     MAX_TRUE_PEAK_DBTP,
     TARGET_LUFS,
@@ -49,6 +41,16 @@ from .loudness import (
     measure_blocks,
     plan_blocks,
     update_cache,
+)
+from voicecoach.storage.atomic import (
+    PartFiles,
+    clean_stale_parts,
+    refuse_unless_regular,
+    write_error,
+    write_part_text,
+)
+from voicecoach.storage.atomic import (
+    atomic_write_text as atomic_write_text,  # its earlier home, for other modules
 )
 
 FORMATS = frozenset({"wav", "flac", "ogg", "mp3", "opus"})
@@ -206,8 +208,8 @@ def export_plan(
     ``export`` or ``play``), and every pass but the writing one when it was
     exported before in the same kind of format.
     """
-    from .captions import captions_path_for, webvtt_text
-    from .tags import tags_for, write_tags
+    from voicecoach.export.captions import captions_path_for, webvtt_text
+    from voicecoach.export.tags import tags_for, write_tags
 
     target = Path(out_path)
     fmt = format_for(target, fmt)
@@ -422,7 +424,7 @@ def _write_audio(
     """
     import soundfile as sf
 
-    from .offload import consume_blocks
+    from voicecoach.export.offload import consume_blocks
 
     blocks = plan_blocks(
         plan,
@@ -453,7 +455,7 @@ def _open_encoder(part: Path, fmt: str, sample_rate: int, tags, meter_: Loudness
     """
     import soundfile as sf
 
-    from .tags import soundfile_strings
+    from voicecoach.export.tags import soundfile_strings
 
     sf_format, subtype = _SOUNDFILE[fmt]
     level = _LOSSY_QUALITY if fmt in _LOSSY else None

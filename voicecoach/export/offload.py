@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RenderError
+from voicecoach.errors import RenderError
 
 Consume = Callable[[np.ndarray], None]
 Finish = Callable[[], Any]

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from .errors import ExportError
+from voicecoach.errors import ExportError
 
 try:
     import fcntl

@@ -1,6 +1,6 @@
 """The parsed script: front-matter settings and a flat sequence of items.
 
-The parser (``voicecoach.parser``) produces a ``Script`` in which includes are
+The parser (``voicecoach.language.parser``) produces a ``Script`` in which includes are
 already expanded, ``sides`` sections are already repeated once per side and
 ``{side}`` is already replaced. Durations stay as ``DurationSpec`` (a range
 until the compiler resolves it by level). Nothing here knows about samples.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .phrases import Wording
+from voicecoach.language.phrases import Wording
 
 LEVELS = ("gentle", "standard", "deep")
 ENGINES = ("system", "piper")

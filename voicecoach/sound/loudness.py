@@ -22,6 +22,7 @@ import hashlib
 import math
 import os
 import struct
+import sys
 import threading
 import zlib
 from array import array
@@ -34,8 +35,8 @@ from typing import BinaryIO
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .diskcache import checked_fd, discard, load_json, reserve, save_json
-from .resources import cache_root, new_cache_temp
+from voicecoach.storage.diskcache import checked_fd, discard, load_json, reserve, save_json
+from voicecoach.storage.resources import cache_root, new_cache_temp
 
 TARGET_LUFS = -16.0
 MAX_TRUE_PEAK_DBTP = -1.0
@@ -826,7 +827,7 @@ def measure_blocks(
     cores; the result is the same as metering here. Blocks are float32 stereo of at most ``block_frames``
     frames. ``progress(samples)`` counts the blocks handed over.
     """
-    from .offload import consume_blocks
+    from voicecoach.export.offload import consume_blocks
 
     # Loudness in the other process, true peak in this one (it renders faster than the
     # loudness meter meters), so both are busy. The meter is made here: the child inherits
@@ -865,7 +866,7 @@ def plan_blocks(
     spans are replayed from an earlier render of the same audio when there is
     one (the same samples, without running the limiter), and recorded otherwise.
     """
-    from .render import render_blocks
+    from voicecoach.sound.render import render_blocks
 
     blocks = render_blocks(
         plan, speech, palette=palette, block_frames=block_frames, gain_db=gain_db
@@ -978,7 +979,9 @@ def cache_path(plan, palette) -> Path | None:
     as other ducking, is other audio, so never an old measurement).
     """
     try:
-        from .render import _code_digest
+        from voicecoach import units
+        from voicecoach.sound import dsp, render, tones
+        from voicecoach.storage.diskcache import code_digest
 
         events = tuple(
             (
@@ -998,7 +1001,7 @@ def cache_path(plan, palette) -> Path | None:
         blob = repr(
             (
                 CACHE_VERSION,
-                _code_digest(("dsp", "tones", "units", "render", "loudness")),
+                code_digest(dsp, tones, units, render, sys.modules[__name__]),
                 TARGET_LUFS,
                 MAX_TRUE_PEAK_DBTP,
                 plan.sample_rate,
