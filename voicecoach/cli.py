@@ -42,6 +42,12 @@ def _err(message: str) -> None:
     _echo(f"voicecoach: error: {message}", err=True)
 
 
+def _notice(message: str) -> None:
+    """A one-line notice that does not stop anything (``voicecoach: the journal could not ...``)."""
+    with contextlib.suppress(OSError):
+        _echo(f"voicecoach: {message}", err=True)
+
+
 def _session_options(f):
     """--level/--voice/--rate/--engine: override the script's front matter."""
     f = click.option(
@@ -413,7 +419,7 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
         session.prepare_speech()
         plan_ = session.plan()
         start = _parse_from(from_, plan_)
-        report = session.play(start_sample=start, device=dev, quiet=quiet)
+        report = session.play(start_sample=start, device=dev, quiet=quiet, notice=_notice)
     with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
         if report.underruns:
             _echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import linecache
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from .units import DEFAULT_SAMPLE_RATE, SUPPORTED_SAMPLE_RATES
 if TYPE_CHECKING:
     from .compiler import SpeechLengths
     from .export import ExportResult
+    from .journal.store import Journal
     from .palette import Palette
     from .speech import SpeechService
 
@@ -234,9 +235,25 @@ class Session:
         except PhraseError as e:
             raise at_its_line(self.script, e) from e
 
-    def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
-        """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``."""
+    def play(
+        self,
+        *,
+        start_sample: int = 0,
+        sample_rate: int = DEFAULT_SAMPLE_RATE,
+        journal: Journal | None = None,
+        record: bool = True,
+        notice: Callable[[str], None] | None = None,
+        **options,
+    ):
+        """Play live through a sound device. Options: see ``voicecoach.playback.play_plan``.
+
+        The play is recorded in ``journal`` (default: the user's) unless ``record`` is False;
+        a journal that cannot be written is said through ``notice`` (default: a line on
+        stderr) and never stops the session.
+        """
         from .devices import resolve_device
+        from .journal.recorder import PlayRecord, session_key
+        from .journal.store import Journal
         from .playback import play_plan
 
         resolve_device(options.get("device"))  # no device: say so before synthesising speech
@@ -244,14 +261,31 @@ class Session:
         plan = self.plan(sample_rate=sample_rate)
         paused_words = self.script.settings.wording()("paused")
         paused = self.speech.audio(self.speech.key(paused_words))
-        return play_plan(
-            plan,
-            self.speech.audio,
-            palette=self.palette,
-            start_sample=start_sample,
-            paused_speech=paused,
-            **options,
-        )
+        entry = None
+        if record:
+            entry = PlayRecord.begin(
+                journal or Journal(),
+                plan,
+                self.script,
+                session=session_key(self.path),
+                notice=notice,
+            )
+        try:
+            report = play_plan(
+                plan,
+                self.speech.audio,
+                palette=self.palette,
+                start_sample=start_sample,
+                paused_speech=paused,
+                **options,
+            )
+        except BaseException:
+            if entry is not None:
+                entry.end(completed=False, stopped_at_sample=None)
+            raise
+        if entry is not None:
+            entry.end(completed=report.completed, stopped_at_sample=report.stopped_at_sample)
+        return report
 
     def close(self) -> None:
         if self._speech is not None:
