@@ -447,3 +447,50 @@ def test_builtin_sessions_are_named_and_files_are_paths(tmp_path):
         "feet",
         str(Path("scripts/feet.md").resolve()),
     )
+
+
+# The schema of the first journal (version 1), as that release made it: kept here verbatim, so
+# the test does not depend on the migration list it checks.
+V1_SCHEMA = """
+CREATE TABLE practice (
+    id INTEGER PRIMARY KEY, session TEXT NOT NULL, title TEXT NOT NULL,
+    script_sha256 TEXT NOT NULL, level TEXT NOT NULL, engine TEXT NOT NULL, voice TEXT,
+    started TEXT NOT NULL, ended TEXT, finished INTEGER NOT NULL DEFAULT 0,
+    stopped_at_s REAL, stopped_section TEXT
+);
+CREATE TABLE answer (
+    practice_id INTEGER NOT NULL REFERENCES practice(id) ON DELETE CASCADE,
+    word TEXT NOT NULL, which TEXT NOT NULL CHECK (which IN ('before', 'after')),
+    value INTEGER NOT NULL CHECK (value BETWEEN 1 AND 5), at_s REAL NOT NULL,
+    PRIMARY KEY (practice_id, word, which)
+);
+CREATE INDEX practice_session ON practice(session, started);
+PRAGMA user_version = 1;
+INSERT INTO practice VALUES (7, 'upper-back', 'Upper Back Release', 'cd', 'deep', 'piper', NULL,
+    '2026-11-20T08:00:00.000000+00:00', '2026-11-20T08:19:00.000000+00:00', 1, NULL, NULL);
+INSERT INTO answer VALUES (7, 'upper-back', 'before', 4, 95.5), (7, 'upper-back', 'after', 2, 1100);
+"""
+
+
+def test_a_journal_made_with_the_version_1_schema_is_migrated(tmp_path):
+    path = tmp_path / "journal.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SCHEMA)
+    conn.close()
+    j = Journal(path)
+    (old,) = j.practices()
+    assert (old.id, old.session, old.level, old.engine, old.finished) == (
+        7,
+        "upper-back",
+        "deep",
+        "piper",
+        True,
+    )
+    assert old.rating("upper-back") == Rating("upper-back", 4, 2) and old.minutes is None
+    assert old.duration_s == 19 * 60
+    new = _start(j, minutes=12.0)
+    assert j.practices()[0].id == new and j.practices()[0].minutes == 12.0
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 2
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()

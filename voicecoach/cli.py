@@ -72,13 +72,25 @@ def _session_options(f):
     return f
 
 
-def _overrides(level, voice, rate_wpm, engine, lead_in_s=None) -> dict:
+def _minutes_option(f):
+    """--minutes N: a dose (voicecoach.dose)."""
+    return click.option(
+        "--minutes",
+        type=click.FloatRange(0, 240, min_open=True),
+        metavar="N",
+        help="Last N minutes (within 5 s): every range (holds, pauses...) is resolved to fit, "
+        "instead of by --level.",
+    )(f)
+
+
+def _overrides(level, voice, rate_wpm, engine, lead_in_s=None, minutes=None) -> dict:
     return {
         "level": level,
         "voice": voice,
         "rate": rate_wpm,
         "engine": engine,
         "lead_in": lead_in_s,
+        "minutes": minutes,
     }
 
 
@@ -201,7 +213,8 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
     metavar="OUT.svg",
     help="Also draw the timeline as a picture (SVG): sections, a lane per kind of cue, m:ss.",
 )
-def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path) -> None:
+@_minutes_option
+def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path, minutes) -> None:
     """Show the timed plan of a script: every cue, section lengths, total.
 
     With --svg alone, only the picture is written (no table); with --json too, the JSON
@@ -209,7 +222,7 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path)
     """
     from .session import load
 
-    with load(script, **_overrides(level, voice, rate_wpm, engine)) as session:
+    with load(script, **_overrides(level, voice, rate_wpm, engine, minutes=minutes)) as session:
         _announce_speech(session, always=False)
         p = session.plan(sample_rate=sample_rate)
     if svg_path is not None:
@@ -229,7 +242,9 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path)
 
 def _print_plan_table(p) -> None:
     sr = p.sample_rate
-    _echo(f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})")
+    point = p.settings.range_point
+    how = f"level {p.settings.level}" if point is None else f"ranges at {point.fraction:.0%}"
+    _echo(f"{p.title}  ({format_clock(p.duration_s)}, {how}, engine {p.engine})")
     _echo(f"{'time':>8}  {'section':<34} {'cue':<8} text")
     starts = [s.start_sample for s in p.sections]
     for e in p.events:
@@ -287,8 +302,9 @@ def _print_plan_table(p) -> None:
     help="Scripts rendered in parallel (default: number of cores).",
 )
 @_session_options
+@_minutes_option
 def export(
-    scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine
+    scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine, minutes
 ) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
     from . import export_jobs
@@ -310,7 +326,12 @@ def export(
             raise UsageError(f"cannot make the folder {output}: {e.strerror or e}") from e
     tasks = [
         export_jobs.ExportTask(
-            s, output, fmt, captions, sample_rate, _overrides(level, voice, rate_wpm, engine)
+            s,
+            output,
+            fmt,
+            captions,
+            sample_rate,
+            _overrides(level, voice, rate_wpm, engine, minutes=minutes),
         )
         for s in scripts
     ]
@@ -406,14 +427,15 @@ def _parse_time(v: str) -> float | None:
 )
 @click.option("--device", help="Output device name or index (see `voicecoach devices`).")
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
-def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet) -> None:
+@_minutes_option
+def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet, minutes) -> None:
     """Play a session live. Keys: space pause, n/right next, p/left back, up/down volume, q quit."""
     from .session import load
 
     dev: str | int | None = int(device) if device is not None and device.isdigit() else device
     from .devices import resolve_device
 
-    with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s)) as session:
+    with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s, minutes)) as session:
         resolve_device(dev)  # no sound device: say so before synthesising speech
         _announce_speech(session, always=True)
         session.prepare_speech()

@@ -35,6 +35,7 @@ class Practice:
     the process died before it could say (then ``finished`` is False and
     nothing is known of where it stopped). ``stopped_at_s`` and
     ``stopped_section`` say where an unfinished play stopped, in session time.
+    ``minutes`` is the dose asked for with ``--minutes`` (None: the level chose).
     """
 
     id: int
@@ -49,6 +50,7 @@ class Practice:
     finished: bool
     stopped_at_s: float | None = None
     stopped_section: str | None = None
+    minutes: float | None = None
     rechecks: tuple[Rating, ...] = ()
 
     @property
@@ -67,6 +69,7 @@ class Practice:
             "session": self.session,
             "title": self.title,
             "level": self.level,
+            "minutes": self.minutes,
             "engine": self.engine,
             "voice": self.voice,
             "script_sha256": self.script_sha256,

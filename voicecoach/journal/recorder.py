@@ -114,6 +114,7 @@ class PlayRecord:
         script: Script,
         *,
         session: str,
+        minutes: float | None = None,
         notice: Callable[[str], None] | None = None,
     ) -> PlayRecord:
         """Record the start of a play of ``plan`` (compiled from ``script``); never raises JournalError."""
@@ -130,6 +131,7 @@ class PlayRecord:
                     level=s.level,
                     engine=plan.engine,
                     voice=plan.voice,
+                    minutes=minutes,
                 ),
             )
         )

@@ -36,6 +36,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX practice_session ON practice(session, started);
     """,
+    # 2: the dose asked for with --minutes (NULL: the level chose the ranges)
+    """
+    ALTER TABLE practice ADD COLUMN minutes REAL;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

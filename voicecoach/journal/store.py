@@ -107,14 +107,16 @@ class Journal:
         level: str,
         engine: str,
         voice: str | None = None,
+        minutes: float | None = None,
         started: datetime | None = None,
     ) -> int:
         """Record that a play begins; returns the practice's id (for ``record_answer`` and ``end``)."""
         with self._writing() as conn:
             cur = conn.execute(
-                "INSERT INTO practice (session, title, script_sha256, level, engine, voice, started)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session, title, script_sha256, level, engine, voice, _stamp(started)),
+                "INSERT INTO practice"
+                " (session, title, script_sha256, level, engine, voice, minutes, started)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (session, title, script_sha256, level, engine, voice, minutes, _stamp(started)),
             )
             return int(cur.lastrowid or 0)
 
@@ -207,7 +209,7 @@ class Journal:
         with self._connect(create=False) as conn:
             rows = conn.execute(
                 "SELECT id, session, title, script_sha256, level, engine, voice, started, ended,"
-                f" finished, stopped_at_s, stopped_section FROM practice {where}"
+                f" finished, stopped_at_s, stopped_section, minutes FROM practice {where}"
                 " ORDER BY started DESC, id DESC",
                 args,
             ).fetchall()
@@ -232,7 +234,9 @@ class Journal:
 
 
 def _practice(row: tuple, answers: dict[str, dict[str, int]]) -> Practice:
-    (pid, session, title, sha, level, engine, voice, started, ended, finished, at_s, section) = row
+    (pid, session, title, sha, level, engine, voice, started, ended, finished, at_s, section) = row[
+        :12
+    ]
     ratings = tuple(
         Rating(word, values.get("before"), values.get("after")) for word, values in answers.items()
     )
@@ -251,6 +255,7 @@ def _practice(row: tuple, answers: dict[str, dict[str, int]]) -> Practice:
         finished=bool(finished),
         stopped_at_s=at_s,
         stopped_section=section,
+        minutes=row[12],
         rechecks=ratings,
     )
 
