@@ -649,6 +649,11 @@ def new(name, force) -> None:
     _echo(f"wrote {path}; edit it, then run: voicecoach check {path}")
 
 
+from .history_cli import history  # noqa: E402  (the command lives in its own module)
+
+cli.add_command(history)
+
+
 # ---- entry point --------------------------------------------------------------
 
 
