@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import json
 import math
 import os
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -30,6 +32,7 @@ from .printable import printable, printable_json
 from .units import format_clock
 
 LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
+PLAY_LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep", "auto"])
 ENGINE_CHOICE = click.Choice(["system", "piper"])
 
 
@@ -48,7 +51,7 @@ def _notice(message: str) -> None:
         _echo(f"voicecoach: {message}", err=True)
 
 
-def _session_options(f):
+def _session_options(f, *, levels: click.Choice = LEVEL_CHOICE):
     """--level/--voice/--rate/--engine: override the script's front matter."""
     f = click.option(
         "--engine",
@@ -66,8 +69,9 @@ def _session_options(f):
     )(f)
     f = click.option(
         "--level",
-        type=LEVEL_CHOICE,
-        help="gentle, standard or deep: how ranges like 30-60s resolve.",
+        type=levels,
+        help="gentle, standard or deep: how ranges like 30-60s resolve"
+        + ("; auto: chosen from your journal." if "auto" in levels.choices else "."),
     )(f)
     return f
 
@@ -412,7 +416,7 @@ def _parse_time(v: str) -> float | None:
 
 @cli.command()
 @click.argument("script")
-@_session_options
+@functools.partial(_session_options, levels=PLAY_LEVEL_CHOICE)
 @click.option(
     "--lead-in",
     "lead_in_s",
@@ -435,6 +439,9 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
     dev: str | int | None = int(device) if device is not None and device.isdigit() else device
     from .devices import resolve_device
 
+    if level == "auto":
+        level = _auto_level(script)
+
     with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s, minutes)) as session:
         resolve_device(dev)  # no sound device: say so before synthesising speech
         _announce_speech(session, always=True)
@@ -451,6 +458,17 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
         sys.exit(130)
     if report.ended_by.startswith("SIG"):  # stopped by SIGTERM or SIGHUP
         sys.exit(128 + signal.Signals[report.ended_by])
+
+
+def _auto_level(script: str) -> str | None:
+    """``--level auto``: the level from the journal, said on the terminal with its reason."""
+    from .journal.auto_level import auto_level
+    from .journal.recorder import session_key
+    from .library import resolve_script
+
+    choice = auto_level(session_key(resolve_script(script)), notice=_notice)
+    _notice(f"level {choice.level or 'as the script says'}: {choice.reason}")
+    return choice.level
 
 
 @cli.command()
@@ -589,14 +607,16 @@ def list_(as_json, engine, max_length, level) -> None:
             if i.duration_s_by_level.get(level) is not None
             and i.duration_s_by_level[level] <= limit_s
         ]
+    last = _last_practised()
     if as_json:
-        click.echo(json.dumps([i.to_json() for i in infos], indent=1))
+        records = [{**i.to_json(), "last_practised": _iso(last.get(i.name))} for i in infos]
+        click.echo(json.dumps(records, indent=1))
         return
     if not infos:
         _echo(f"no built-in session is at most {max_length} long at level {level}")
         return
     for i in infos:
-        _echo(f"{i.name:<20} {i.title}")
+        _echo(f"{i.name:<20} {i.title}{_practised_mark(last.get(i.name))}")
         if i.description:
             _echo(f"{'':<20} {i.description}")
         marker = "~" if i.estimated else ""
@@ -607,6 +627,33 @@ def list_(as_json, engine, max_length, level) -> None:
             _echo(f"{'':<20} muscles: {i.muscles}")
     if any(i.estimated for i in infos):
         _echo(_ESTIMATE_NOTE)
+
+
+NOT_FOR_A_WEEK = timedelta(days=7)
+
+
+def _last_practised() -> dict:
+    """When each session was last played, from the journal ({} when it cannot be read: said once)."""
+    from .errors import JournalError
+    from .journal import Journal
+
+    try:
+        return Journal().last_practised()
+    except JournalError as e:
+        _notice(f"the journal could not be read: {e}")
+        return {}
+
+
+def _practised_mark(last: datetime | None, now: datetime | None = None) -> str:
+    """``  (never practised)``, ``  (not practised for 9 days)``, or nothing within a week."""
+    if last is None:
+        return "  (never practised)"
+    ago = (now or datetime.now(UTC)) - last
+    return f"  (not practised for {ago.days} days)" if ago >= NOT_FOR_A_WEEK else ""
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone().isoformat(timespec="seconds")
 
 
 @cli.command()
