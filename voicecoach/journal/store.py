@@ -12,6 +12,7 @@ happened and where the file is; callers that play turn it into a notice.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -68,8 +69,11 @@ class Journal:
         """A connection with the schema current; every failure becomes a ``JournalError``."""
         conn = None
         try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create and not self.path.exists():
+                # private: the folder and the file for this user alone (SQLite gives its -wal
+                # and -shm files the database file's permissions)
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
             conn.execute("PRAGMA foreign_keys = ON")
             # in WAL mode: never corrupt, and a commit is lost only to a power cut (not to a
@@ -273,5 +277,7 @@ def _what(e: BaseException) -> str:
     if isinstance(e, sqlite3.OperationalError) and ("readonly" in text or "unable to open" in text):
         return f"the journal's folder or file cannot be written ({text})"
     if isinstance(e, OSError):
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"the journal's folder or file cannot be written ({e.strerror})"
         return e.strerror or text
     return text
