@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from voicecoach.errors import JournalError, UsageError, VoicecoachError
-from voicecoach.journal import Journal, Practice, Rating, schema, stats, trends
+from voicecoach.journal import Journal, Practice, Rating, Stats, schema, stats, trends
 from voicecoach.journal.recorder import PlayRecord, recheck_turns, section_at, session_key
 from voicecoach.session import load
 
@@ -72,6 +72,10 @@ def test_a_practice_reads_back_with_its_answers(tmp_path):
     assert [p.id for p in j.practices(session="upper-back")] == [a]
     assert [p.id for p in j.practices(since=T0 + timedelta(hours=1))] == [b]
     assert j.last_practised() == {"upper-back": T0, "neck": T0 + timedelta(days=1)}
+    assert j.stats(now=T0 + timedelta(days=1, hours=1)) == Stats(2, 25.0, 2)
+    assert j.stats(session="neck", now=T0 + timedelta(days=3)).streak_days == 0
+    (trend,) = [t for t in j.trends() if t.word == "upper-back"]
+    assert trend.changes() == (-1,)
     record = oldest.to_json()
     assert record["rechecks"] == {
         "upper-back": {"before": 3, "after": 2},

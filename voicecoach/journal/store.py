@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import JournalError, UsageError
-from . import schema
-from .entries import MAX_RATING, MIN_RATING, WHICH, Practice, Rating
+from . import schema, summary
+from .entries import MAX_RATING, MIN_RATING, WHICH, Practice, Rating, Stats, Trend
 
 FILE_NAME = "journal.sqlite3"
 DEFAULT_TIMEOUT_S = 2.0  # how long a writer waits for another's lock (they hold it for ms)
@@ -49,7 +49,8 @@ class Journal:
     """The practice journal at ``path`` (default: ``journal.sqlite3`` in the user's data folder).
 
     Opening is lazy: nothing touches the disk until the first call. Writers:
-    ``start``, ``record_answer``, ``end``, ``forget``; readers: ``practices``.
+    ``start``, ``record_answer``, ``end``, ``forget``; readers: ``practices``, ``stats``,
+    ``trends``, ``last_practised``.
     """
 
     def __init__(
@@ -230,6 +231,24 @@ class Journal:
                 for pid, word, which, value in conn.execute(query, ids if marks else ()):
                     answers.setdefault(pid, {}).setdefault(word, {})[which] = value
         return tuple(_practice(r, answers.get(r[0], {})) for r in rows)
+
+    def stats(
+        self,
+        *,
+        since: datetime | None = None,
+        session: str | None = None,
+        now: datetime | None = None,
+    ) -> Stats:
+        """Practices, minutes this week and streak (see ``summary.stats``) of those chosen."""
+        return summary.stats(
+            self.practices(since=since, session=session), now=now or datetime.now(UTC)
+        )
+
+    def trends(
+        self, *, since: datetime | None = None, session: str | None = None
+    ) -> tuple[Trend, ...]:
+        """Per session and area, the before and after answers over time (``summary.trends``)."""
+        return summary.trends(self.practices(since=since, session=session))
 
     def last_practised(self) -> dict[str, datetime]:
         """When each session was last started."""
