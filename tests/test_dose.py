@@ -132,3 +132,4 @@ def test_minutes_and_level_together_are_refused():
     with pytest.raises(UsageError, match="leave out --level"):
         load("upper-back", level="deep", minutes=17)
     assert main(["plan", "upper-back", "--minutes", "0"]) == 2
+    assert main(["play", "upper-back", "--minutes", "17", "--level", "auto"]) == 2

@@ -440,6 +440,8 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
     from .devices import resolve_device
 
     if level == "auto":
+        if minutes is not None:
+            raise UsageError("--minutes chooses the point in every range itself; leave out --level")
         level = _auto_level(script)
 
     with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s, minutes)) as session:
