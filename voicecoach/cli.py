@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import json
 import math
 import os
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -30,6 +32,7 @@ from voicecoach.printable import printable, printable_json
 from voicecoach.units import format_clock
 
 LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
+PLAY_LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep", "auto"])
 ENGINE_CHOICE = click.Choice(["system", "piper"])
 
 
@@ -42,7 +45,13 @@ def _err(message: str) -> None:
     _echo(f"voicecoach: error: {message}", err=True)
 
 
-def _session_options(f):
+def _notice(message: str) -> None:
+    """A one-line notice that does not stop anything (``voicecoach: the journal could not ...``)."""
+    with contextlib.suppress(OSError):
+        _echo(f"voicecoach: {message}", err=True)
+
+
+def _session_options(f, *, levels: click.Choice = LEVEL_CHOICE):
     """--level/--voice/--rate/--engine: override the script's front matter."""
     f = click.option(
         "--engine",
@@ -60,19 +69,32 @@ def _session_options(f):
     )(f)
     f = click.option(
         "--level",
-        type=LEVEL_CHOICE,
-        help="gentle, standard or deep: how ranges like 30-60s resolve.",
+        type=levels,
+        help="gentle, standard or deep: how ranges like 30-60s resolve"
+        + ("; auto: chosen from your journal." if "auto" in levels.choices else "."),
     )(f)
     return f
 
 
-def _overrides(level, voice, rate_wpm, engine, lead_in_s=None) -> dict:
+def _minutes_option(f):
+    """--minutes N: a dose (voicecoach.language.dose)."""
+    return click.option(
+        "--minutes",
+        type=click.FloatRange(0, 240, min_open=True),
+        metavar="N",
+        help="Last N minutes (within 5 s): every range (holds, pauses...) is resolved to fit, "
+        "instead of by --level.",
+    )(f)
+
+
+def _overrides(level, voice, rate_wpm, engine, lead_in_s=None, minutes=None) -> dict:
     return {
         "level": level,
         "voice": voice,
         "rate": rate_wpm,
         "engine": engine,
         "lead_in": lead_in_s,
+        "minutes": minutes,
     }
 
 
@@ -195,7 +217,8 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
     metavar="OUT.svg",
     help="Also draw the timeline as a picture (SVG): sections, a lane per kind of cue, m:ss.",
 )
-def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path) -> None:
+@_minutes_option
+def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path, minutes) -> None:
     """Show the timed plan of a script: every cue, section lengths, total.
 
     With --svg alone, only the picture is written (no table); with --json too, the JSON
@@ -203,7 +226,7 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path)
     """
     from voicecoach.session import load
 
-    with load(script, **_overrides(level, voice, rate_wpm, engine)) as session:
+    with load(script, **_overrides(level, voice, rate_wpm, engine, minutes=minutes)) as session:
         _announce_speech(session, always=False)
         p = session.plan(sample_rate=sample_rate)
     if svg_path is not None:
@@ -223,7 +246,9 @@ def plan(script, level, voice, rate_wpm, engine, sample_rate, as_json, svg_path)
 
 def _print_plan_table(p) -> None:
     sr = p.sample_rate
-    _echo(f"{p.title}  ({format_clock(p.duration_s)}, level {p.settings.level}, engine {p.engine})")
+    point = p.settings.range_point
+    how = f"level {p.settings.level}" if point is None else f"ranges at {point.fraction:.0%}"
+    _echo(f"{p.title}  ({format_clock(p.duration_s)}, {how}, engine {p.engine})")
     _echo(f"{'time':>8}  {'section':<34} {'cue':<8} text")
     starts = [s.start_sample for s in p.sections]
     for e in p.events:
@@ -281,12 +306,13 @@ def _print_plan_table(p) -> None:
     help="Scripts rendered in parallel (default: number of cores).",
 )
 @_session_options
+@_minutes_option
 def export(
-    scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine
+    scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine, minutes
 ) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
-    from voicecoach.export import jobs as export_jobs
     from voicecoach.export.writer import format_for, names_audio_file
+    from voicecoach.export import jobs as export_jobs
 
     if output and fmt and len(scripts) == 1 and not Path(output).is_dir():
         format_for(output, fmt)  # a format that contradicts the name: refused before any work
@@ -304,7 +330,12 @@ def export(
             raise UsageError(f"cannot make the folder {output}: {e.strerror or e}") from e
     tasks = [
         export_jobs.ExportTask(
-            s, output, fmt, captions, sample_rate, _overrides(level, voice, rate_wpm, engine)
+            s,
+            output,
+            fmt,
+            captions,
+            sample_rate,
+            _overrides(level, voice, rate_wpm, engine, minutes=minutes),
         )
         for s in scripts
     ]
@@ -385,7 +416,7 @@ def _parse_time(v: str) -> float | None:
 
 @cli.command()
 @click.argument("script")
-@_session_options
+@functools.partial(_session_options, levels=PLAY_LEVEL_CHOICE)
 @click.option(
     "--lead-in",
     "lead_in_s",
@@ -400,20 +431,26 @@ def _parse_time(v: str) -> float | None:
 )
 @click.option("--device", help="Output device name or index (see `voicecoach devices`).")
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
-def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet) -> None:
+@_minutes_option
+def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet, minutes) -> None:
     """Play a session live. Keys: space pause, n/right next, p/left back, up/down volume, q quit."""
     from voicecoach.session import load
 
     dev: str | int | None = int(device) if device is not None and device.isdigit() else device
     from voicecoach.playback.devices import resolve_device
 
-    with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s)) as session:
+    if level == "auto":
+        if minutes is not None:
+            raise UsageError("--minutes chooses the point in every range itself; leave out --level")
+        level = _auto_level(script)
+
+    with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s, minutes)) as session:
         resolve_device(dev)  # no sound device: say so before synthesising speech
         _announce_speech(session, always=True)
         session.prepare_speech()
         plan_ = session.plan()
         start = _parse_from(from_, plan_)
-        report = session.play(start_sample=start, device=dev, quiet=quiet)
+        report = session.play(start_sample=start, device=dev, quiet=quiet, notice=_notice)
     with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
         if report.underruns:
             _echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
@@ -423,6 +460,17 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
         sys.exit(130)
     if report.ended_by.startswith("SIG"):  # stopped by SIGTERM or SIGHUP
         sys.exit(128 + signal.Signals[report.ended_by])
+
+
+def _auto_level(script: str) -> str | None:
+    """``--level auto``: the level from the journal, said on the terminal with its reason."""
+    from voicecoach.journal.auto_level import auto_level
+    from voicecoach.journal.recorder import session_key
+    from voicecoach.library import resolve_script
+
+    choice = auto_level(session_key(resolve_script(script)), notice=_notice)
+    _notice(f"level {choice.level or 'as the script says'}: {choice.reason}")
+    return choice.level
 
 
 @cli.command()
@@ -561,14 +609,16 @@ def list_(as_json, engine, max_length, level) -> None:
             if i.duration_s_by_level.get(level) is not None
             and i.duration_s_by_level[level] <= limit_s
         ]
+    last = _last_practised()
     if as_json:
-        click.echo(json.dumps([i.to_json() for i in infos], indent=1))
+        records = [{**i.to_json(), "last_practised": _iso(last.get(i.name))} for i in infos]
+        click.echo(json.dumps(records, indent=1))
         return
     if not infos:
         _echo(f"no built-in session is at most {max_length} long at level {level}")
         return
     for i in infos:
-        _echo(f"{i.name:<20} {i.title}")
+        _echo(f"{i.name:<20} {i.title}{_practised_mark(last.get(i.name))}")
         if i.description:
             _echo(f"{'':<20} {i.description}")
         marker = "~" if i.estimated else ""
@@ -579,6 +629,33 @@ def list_(as_json, engine, max_length, level) -> None:
             _echo(f"{'':<20} muscles: {i.muscles}")
     if any(i.estimated for i in infos):
         _echo(_ESTIMATE_NOTE)
+
+
+NOT_FOR_A_WEEK = timedelta(days=7)
+
+
+def _last_practised() -> dict:
+    """When each session was last played, from the journal ({} when it cannot be read: said once)."""
+    from voicecoach.errors import JournalError
+    from voicecoach.journal import Journal
+
+    try:
+        return Journal().last_practised()
+    except JournalError as e:
+        _notice(f"the journal could not be read: {e}")
+        return {}
+
+
+def _practised_mark(last: datetime | None, now: datetime | None = None) -> str:
+    """``  (never practised)``, ``  (not practised for 9 days)``, or nothing within a week."""
+    if last is None:
+        return "  (never practised)"
+    ago = (now or datetime.now(UTC)) - last
+    return f"  (not practised for {ago.days} days)" if ago >= NOT_FOR_A_WEEK else ""
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone().isoformat(timespec="seconds")
 
 
 @cli.command()
@@ -619,6 +696,11 @@ def new(name, force) -> None:
 
     path = write_new_script(name, force=force)
     _echo(f"wrote {path}; edit it, then run: voicecoach check {path}")
+
+
+from voicecoach.history_cli import history  # noqa: E402  (the command lives in its own module)
+
+cli.add_command(history)
 
 
 # ---- entry point --------------------------------------------------------------

@@ -165,3 +165,10 @@ class ExportError(VoicecoachError):
 
 class PlaybackError(VoicecoachError):
     """Live playback failed (no PortAudio, no device, device lost...)."""
+
+
+class JournalError(VoicecoachError):
+    """The practice journal could not be read or written (damaged, locked, read-only folder).
+
+    A session never stops for it: ``play`` says so in one line and goes on.
+    """

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import linecache
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from voicecoach.units import DEFAULT_SAMPLE_RATE, SUPPORTED_SAMPLE_RATES
 
 if TYPE_CHECKING:
     from voicecoach.export.writer import ExportResult
+    from voicecoach.journal.store import Journal
     from voicecoach.language.compiler import SpeechLengths
     from voicecoach.sound.palette import Palette
     from voicecoach.speech import SpeechService
@@ -52,8 +53,11 @@ class Overrides:
     rate_wpm: int | None = None
     engine: str | None = None
     lead_in_s: float | None = None
+    minutes: float | None = None  # a dose: every range resolved so the session lasts this long
 
     def __post_init__(self) -> None:
+        if self.minutes is not None and self.level is not None:
+            raise UsageError("--minutes chooses the point in every range itself; leave out --level")
         if self.level is not None and self.level not in LEVELS:
             raise UsageError(f"level must be one of {', '.join(LEVELS)}, not {self.level!r}")
         if self.engine is not None and self.engine not in ENGINES:
@@ -85,6 +89,7 @@ class Session:
     ):
         self.path = path
         self.script = _apply(script, overrides or Overrides())
+        self.minutes = (overrides or Overrides()).minutes
         self.use_cache = use_cache
         self._speech: SpeechService | None = None
         self._palette: Palette | None = None
@@ -157,14 +162,18 @@ class Session:
         from voicecoach.language.compiler import compile_script
 
         palette = self.palette
-        with self._at_front_matter():
+
+        def compile_plan(script: Script) -> Plan:
             return compile_script(
-                self.script,
-                speech,
-                palette=palette,
-                sample_rate=sample_rate,
-                engine=self.engine_name,
+                script, speech, palette=palette, sample_rate=sample_rate, engine=self.engine_name
             )
+
+        with self._at_front_matter():
+            if self.minutes is None:
+                return compile_plan(self.script)
+            from voicecoach.language.dose import fit_minutes
+
+            return fit_minutes(self.script, compile_plan, self.minutes, name=self.path.stem)
 
     def estimate(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> tuple[Plan, bool]:
         """The plan at once, never waiting for synthesis: ``(plan, exact)``.
@@ -224,6 +233,14 @@ class Session:
         other._speech, other._palette = self.speech, self.palette
         return other
 
+    def with_minutes(self, minutes: float) -> Session:
+        """The same parsed script as a dose of ``minutes`` (see ``with_level``; ``voicecoach.language.dose``)."""
+        other = Session(
+            self.script, self.path, Overrides(minutes=minutes), use_cache=self.use_cache
+        )
+        other._speech, other._palette = self.speech, self.palette
+        return other
+
     def prepare_speech(self) -> None:
         """Synthesise, in one batch, everything a session may say: its script and "paused" (for play)."""
         from voicecoach.language.compiler import at_its_line, spoken_texts
@@ -234,8 +251,24 @@ class Session:
         except PhraseError as e:
             raise at_its_line(self.script, e) from e
 
-    def play(self, *, start_sample: int = 0, sample_rate: int = DEFAULT_SAMPLE_RATE, **options):
-        """Play live through a sound device. Options: see ``voicecoach.playback.player.play_plan``."""
+    def play(
+        self,
+        *,
+        start_sample: int = 0,
+        sample_rate: int = DEFAULT_SAMPLE_RATE,
+        journal: Journal | None = None,
+        record: bool = True,
+        notice: Callable[[str], None] | None = None,
+        **options,
+    ):
+        """Play live through a sound device. Options: see ``voicecoach.playback.player.play_plan``.
+
+        The play is recorded in ``journal`` (default: the user's) unless ``record`` is False;
+        a journal that cannot be written is said through ``notice`` (default: a line on
+        stderr) and never stops the session.
+        """
+        from voicecoach.journal.recorder import PlayRecord, session_key
+        from voicecoach.journal.store import Journal
         from voicecoach.playback.devices import resolve_device
         from voicecoach.playback.player import play_plan
 
@@ -244,14 +277,32 @@ class Session:
         plan = self.plan(sample_rate=sample_rate)
         paused_words = self.script.settings.wording()("paused")
         paused = self.speech.audio(self.speech.key(paused_words))
-        return play_plan(
-            plan,
-            self.speech.audio,
-            palette=self.palette,
-            start_sample=start_sample,
-            paused_speech=paused,
-            **options,
-        )
+        entry = None
+        if record:
+            entry = PlayRecord.begin(
+                journal or Journal(),
+                plan,
+                self.script,
+                session=session_key(self.path),
+                minutes=self.minutes,
+                notice=notice,
+            )
+        try:
+            report = play_plan(
+                plan,
+                self.speech.audio,
+                palette=self.palette,
+                start_sample=start_sample,
+                paused_speech=paused,
+                **options,
+            )
+        except BaseException:
+            if entry is not None:
+                entry.end(completed=False, stopped_at_sample=None)
+            raise
+        if entry is not None:
+            entry.end(completed=report.completed, stopped_at_sample=report.stopped_at_sample)
+        return report
 
     def close(self) -> None:
         if self._speech is not None:
@@ -301,7 +352,7 @@ def default_output_path(script_path: Path, out: str | os.PathLike | None, fmt: s
     return target
 
 
-LOAD_OPTIONS = ("level", "voice", "rate", "engine", "lead_in", "use_cache")
+LOAD_OPTIONS = ("level", "voice", "rate", "engine", "lead_in", "minutes", "use_cache")
 
 
 def load(
@@ -312,6 +363,7 @@ def load(
     rate: int | None = None,
     engine: str | None = None,
     lead_in: float | str | None = None,
+    minutes: float | None = None,
     use_cache: bool = True,
     **unknown: Any,
 ) -> Session:
@@ -323,6 +375,8 @@ def load(
     - ``rate``: words per minute as heard, 80-450;
     - ``engine``: ``"system"`` or ``"piper"``;
     - ``lead_in``: silence before the first cue, in seconds or as a duration (``"10s"``);
+    - ``minutes``: a dose: every range (holds, pauses...) resolved at the point that makes the
+      session last this many minutes within 5 s, instead of by level (``voicecoach.language.dose``);
     - ``use_cache``: keep synthesised speech in the cache (default True).
     """
     if unknown:
@@ -336,7 +390,12 @@ def load(
         )
     path = resolve_script(name_or_path)
     o = Overrides(
-        level=level, voice=voice, rate_wpm=rate, engine=engine, lead_in_s=_seconds(lead_in)
+        level=level,
+        voice=voice,
+        rate_wpm=rate,
+        engine=engine,
+        lead_in_s=_seconds(lead_in),
+        minutes=minutes,
     )
     return Session(parse_script(path), path, o, use_cache=use_cache)
 

@@ -263,8 +263,11 @@ class _Builder:
     def samples(self, seconds: float) -> int:
         return seconds_to_samples(seconds, self.sample_rate)
 
-    def resolve_s(self, spec) -> float:
-        return spec.resolve_s(self.settings.level)
+    def resolve_s(self, spec, *, stepped: bool = False) -> float:
+        """A duration as the level (or a dose's range point) resolves it."""
+        point = self.settings.range_point
+        at = None if point is None else (point.stepped if stepped else point.fraction)
+        return spec.resolve_s(self.settings.level, at)
 
     def speech_len(self, text: str) -> int:
         if text not in self._lengths:
@@ -427,7 +430,9 @@ class _Builder:
         if item.cycles is not None:
             cycles = item.cycles
         else:
-            cycles = max(1, math.floor(self.resolve_s(item.duration) / cycle_s + 1e-9))
+            cycles = max(
+                1, math.floor(self.resolve_s(item.duration, stepped=True) / cycle_s + 1e-9)
+            )
         guide = item.guide if item.guide is not None else self.settings.guide
         start = self.t
         end = start + self.samples(cycles * cycle_s)

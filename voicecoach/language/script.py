@@ -40,13 +40,29 @@ class DurationSpec:
     def is_range(self) -> bool:
         return self.low_s != self.high_s
 
-    def resolve_s(self, level: str) -> float:
-        """gentle -> low end, standard -> middle, deep -> high end."""
+    def resolve_s(self, level: str, at: float | None = None) -> float:
+        """gentle -> low end, standard -> middle, deep -> high end; or, when ``at`` is given
+        (a dose: ``--minutes``), that far from the low end (0) to the high end (1)."""
+        if at is not None:
+            return self.low_s + min(max(at, 0.0), 1.0) * (self.high_s - self.low_s)
         if level == "gentle":
             return self.low_s
         if level == "deep":
             return self.high_s
         return (self.low_s + self.high_s) / 2
+
+
+@dataclass(frozen=True)
+class RangePoint:
+    """Where every range resolves instead of by level, found by ``voicecoach.language.dose`` for ``--minutes``.
+
+    ``fraction`` is the point from each range's low end (0) to its high end (1);
+    ``stepped`` the same for the ranges whose effect moves in whole steps (a
+    ``[breathe P D]`` runs whole cycles), so a dose can move them apart.
+    """
+
+    fraction: float
+    stepped: float
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class Settings:
     voice_volume_db: float = 0.0
     tone_volume_db: float = -6.0
     palette: str | None = None  # None: the default palette
+    range_point: RangePoint | None = None  # set by --minutes: ranges resolve here, not by level
     say: tuple[tuple[str, str], ...] = ()  # (phrase name, words): the say.NAME overrides
     # (key, line, col) of each front-matter value, so a later failure (an unknown palette or
     # voice) is reported at its line; not part of what the settings mean

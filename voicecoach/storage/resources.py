@@ -44,6 +44,20 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("voicecoach", appauthor=False))
 
 
+DATA_DIR_ENV = "VOICECOACH_DATA_DIR"
+
+
+def data_root() -> Path:
+    """The folder of what voicecoach keeps for the person (the practice journal):
+    ``$VOICECOACH_DATA_DIR``, else the platform's user data folder (``~/.local/share/voicecoach``)."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("voicecoach", appauthor=False))
+
+
 def new_cache_temp(target: Path) -> tuple[int, Path]:
     """A new temporary file beside cache entry ``target``, for writing then renaming over it.
 
