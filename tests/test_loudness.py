@@ -11,7 +11,10 @@ import pytest
 import soundfile as sf
 
 from tests.meters import ffmpeg_ebur128
-from voicecoach.sound.loudness import LoudnessMeter, db_to_gain, limited_blocks
+from voicecoach.sound import truepeak
+from voicecoach.sound.levels import db_to_gain
+from voicecoach.sound.limiter import limited_blocks
+from voicecoach.sound.meter import LoudnessMeter
 
 SR = 44_100
 
@@ -186,15 +189,13 @@ def test_limiter_gain_is_smooth():
 def test_oversampling_filter_and_envelope_equal_scipys():
     from scipy import signal
 
-    from voicecoach.sound import loudness
-
     taps = signal.firwin(49, 1 / 4, window=("kaiser", 8.0)) * 4
-    np.testing.assert_allclose(loudness._TP_FILTER, taps, atol=1e-15)
+    np.testing.assert_allclose(truepeak._TP_FILTER, taps, atol=1e-15)
     x = np.random.default_rng(2).normal(0, 0.3, (5000, 2))
     n = 4000
-    up = signal.upfirdn(loudness._TP_FILTER, x, up=4, axis=0)[4 * (len(x) - n) :][: 4 * n]
+    up = signal.upfirdn(truepeak._TP_FILTER, x, up=4, axis=0)[4 * (len(x) - n) :][: 4 * n]
     reference = np.abs(up).max(axis=1).reshape(n, 4).max(axis=1)
-    got = loudness._Interpolator.envelope_of(x, n)
+    got = truepeak.Interpolator.envelope_of(x, n)
     np.testing.assert_allclose(got, reference, atol=1e-12)
 
 
@@ -237,10 +238,8 @@ def test_centred_blocks_are_metered_bit_for_bit_as_two_channels(monkeypatch):
 
 
 def test_centred_envelope_equals_the_two_channel_one(monkeypatch):
-    from voicecoach.sound import loudness
-
     x = np.repeat(np.random.default_rng(3).normal(0, 0.3, (5000, 1)), 2, axis=1)
     q = np.arange(12, len(x))
-    centred = loudness._envelope_at(x, q)
-    monkeypatch.setattr(loudness, "_distinct_channels", lambda xx: range(xx.shape[1]))
-    np.testing.assert_array_equal(centred, loudness._envelope_at(x, q))
+    centred = truepeak._envelope_at(x, q)
+    monkeypatch.setattr(truepeak, "_distinct_channels", lambda xx: range(xx.shape[1]))
+    np.testing.assert_array_equal(centred, truepeak._envelope_at(x, q))

@@ -30,10 +30,11 @@ import numpy as np
 from voicecoach import units
 from voicecoach.errors import RenderError, UsageError, VoicecoachError
 from voicecoach.language.plan import Event, Plan
-from voicecoach.sound import dsp, loudness, tones
+from voicecoach.sound import dsp, levels, meter, tones
 from voicecoach.sound.dsp import resample_poly
+from voicecoach.sound.levels import db_to_gain, raised_cosine
 from voicecoach.sound.palette import Palette
-from voicecoach.sound.tones import db_to_gain, raised_cosine, synth_tone
+from voicecoach.sound.tones import synth_tone
 from voicecoach.speech.engine import SpeechAudio
 from voicecoach.storage.diskcache import ARRAY_SUFFIX, code_digest
 from voicecoach.units import seconds_to_samples
@@ -106,7 +107,7 @@ def cached_tone(
 # export): they are kept on disk, ``<cache>/tones/<digest>.f32`` (a checked entry, see
 # ``diskcache``). The digest covers the
 # tone's parameters (the palette: a retuned palette is other tones), its length and rate,
-# and the code that makes it (the source of ``tones``, ``units`` and ``loudness``, numpy's
+# and the code that makes it (the source of ``tones``, ``units``, ``levels`` and ``meter``, numpy's
 # version), so a changed synthesiser never reads an old tone. A missing or damaged file
 # (its CRC does not match: it is removed) only costs the synthesis.
 
@@ -115,7 +116,7 @@ def _tone_file(key: tuple) -> Path | None:
     try:
         from voicecoach.storage.resources import cache_root
 
-        code = code_digest(tones, units, loudness)  # loudness: the K-weighting
+        code = code_digest(tones, units, levels, meter)  # meter: the K-weighting
         blob = repr((_TONE_FILE_VERSION, code, key)).encode("utf-8")
         return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}{ARRAY_SUFFIX}"
     except Exception:  # no cache is only slower
@@ -161,7 +162,7 @@ def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> 
             repr(
                 (
                     _PREPARED_FILE_VERSION,
-                    code_digest(dsp, tones, units, sys.modules[__name__]),
+                    code_digest(dsp, levels, tones, units, sys.modules[__name__]),
                     samples.shape,
                     int(audio.sample_rate),
                     int(rate),
