@@ -42,6 +42,10 @@ from voicecoach.sound.truepeak import TruePeakMeter
 from voicecoach.storage.diskcache import code_digest
 from voicecoach.storage.resources import cache_root
 
+# the modules whose source a loudness entry's digest covers (with this one's): what renders,
+# meters, limits and decides
+_RENDER_AND_METER_CODE = (dsp, levels, tones, units, render, truepeak, meter, limiter, decisions)
+
 
 @dataclass(frozen=True)
 class LoudnessReport:
@@ -208,7 +212,6 @@ def cache_path(plan, palette) -> Path | None:
     (a changed mix, such as other ducking, is other audio, so never an old
     measurement): module objects, so a moved module cannot switch the cache off.
     """
-    code = (dsp, levels, tones, units, render, truepeak, meter, limiter, decisions)
     try:
         events = tuple(
             (
@@ -228,7 +231,7 @@ def cache_path(plan, palette) -> Path | None:
         blob = repr(
             (
                 CACHE_VERSION,
-                code_digest(*code, sys.modules[__name__]),
+                code_digest(*_RENDER_AND_METER_CODE, sys.modules[__name__]),
                 TARGET_LUFS,
                 MAX_TRUE_PEAK_DBTP,
                 plan.sample_rate,

@@ -31,10 +31,8 @@ from voicecoach import units
 from voicecoach.errors import RenderError, UsageError, VoicecoachError
 from voicecoach.language.plan import Event, Plan
 from voicecoach.sound import dsp, levels, meter, tones
-from voicecoach.sound.dsp import resample_poly
 from voicecoach.sound.levels import db_to_gain, raised_cosine
 from voicecoach.sound.palette import Palette
-from voicecoach.sound.tones import synth_tone
 from voicecoach.speech.engine import SpeechAudio
 from voicecoach.storage.diskcache import ARRAY_SUFFIX, code_digest
 from voicecoach.units import seconds_to_samples
@@ -95,7 +93,7 @@ def cached_tone(
         path = _tone_file(key)
         x = _load_array(path, duration_samples)
         if x is None:
-            x = synth_tone(palette, tone, duration_samples, sample_rate, variant=variant)
+            x = tones.synth_tone(palette, tone, duration_samples, sample_rate, variant=variant)
             _save_array(path, x)
         x.flags.writeable = False
         with _TONE_CACHE_LOCK:
@@ -487,7 +485,7 @@ class _Mixer:
             raise RenderError(f"speech for {ev.text!r} has a bad sample rate {audio.sample_rate}")
         if audio.sample_rate != self.rate and len(x):
             g = gcd(self.rate, audio.sample_rate)
-            x = resample_poly(x, self.rate // g, audio.sample_rate // g, dtype=np.float32)
+            x = dsp.resample_poly(x, self.rate // g, audio.sample_rate // g, dtype=np.float32)
         n = ev.duration_samples
         content = min(len(x), n)  # fade the end of the voice itself, not of any padding
         x = np.pad(x[:n], (0, max(0, n - len(x))))
