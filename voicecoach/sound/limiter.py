@@ -176,7 +176,7 @@ def limited_blocks(
     block. Blocks where the gain is 1 are passed on as they came (the same
     array), the others are copies turned down. Used by both ``export`` and
     live playback. ``record(first_frame, gains)`` is told every gain span (in
-    order, never overlapping), so a repeat can replay them (``LimiterSpans``).
+    order, never overlapping), so a repeat can replay them (``replayed_blocks``).
     """
     ceiling = db_to_gain(ceiling_dbtp - _LIMITER_MARGIN_DB)
     limiter: _Limiter | None = None
