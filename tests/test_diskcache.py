@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.test_cli import run
-from voicecoach.sound import loudness
+from voicecoach.sound import decisions, limiter
 from voicecoach.speech.cache import SpeechCache
 from voicecoach.speech.engine import SpeechAudio
 from voicecoach.storage import diskcache
@@ -41,9 +41,9 @@ def _one_of_each_kind(cache):
     prepared = cache / "speech-prepared" / f"p{diskcache.ARRAY_SUFFIX}"
     diskcache.save_array(prepared, np.full(15_000, 0.1, dtype=np.float32))
     decision = cache / "loudness" / "x.json"
-    loudness.update_cache(decision, measured=(-20.0, -3.0))
+    decisions.update_cache(decision, measured=(-20.0, -3.0))
     spans = cache / "loudness" / "x.limiter.bin"
-    writer = loudness._SpanWriter(spans, b"k" * 16)
+    writer = limiter.SpanWriter(spans, b"k" * 16)
     writer(0, np.full(7_500, 0.9))
     writer.finish()
     return speech, key, [speech.path_for(key), tone, prepared, decision, spans]

@@ -23,8 +23,9 @@ from voicecoach.export.captions import webvtt_text
 from voicecoach.export.writer import FORMATS, export_plan, format_for
 from voicecoach.language.plan import Event, Plan, Section
 from voicecoach.language.script import Settings
-from voicecoach.sound import loudness as loudness_mod
-from voicecoach.sound.loudness import CACHE_VERSION, MAX_TRUE_PEAK_DBTP, TARGET_LUFS
+from voicecoach.sound import limiter, normalise
+from voicecoach.sound.decisions import CACHE_VERSION
+from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
 from voicecoach.sound.palette import load_palette
 from voicecoach.speech.engine import SpeechAudio
 
@@ -323,7 +324,7 @@ def test_progress_counts_up_to_the_total(tmp_path, monkeypatch):
 
 
 def test_normalisation_gain_reaches_the_target_with_the_limiter():
-    from voicecoach.sound.loudness import normalisation_gain_db
+    from voicecoach.sound.normalise import normalisation_gain_db
 
     report = normalisation_gain_db(make_plan(), speech_lookup, palette=load_palette(None))
     assert report.limiter
@@ -387,7 +388,8 @@ def test_exporting_in_one_process_or_two_writes_the_same_bytes(tmp_path, monkeyp
 def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
     from voicecoach.playback.player import Loudness
-    from voicecoach.sound.loudness import cache_path, cached_measurement, read_cache
+    from voicecoach.sound.decisions import cached_measurement, read_cache
+    from voicecoach.sound.normalise import cache_path
 
     plan, palette = make_plan(), load_palette(None)
     loud = Loudness.measure(plan, speech_lookup, palette)  # play measures first
@@ -408,7 +410,7 @@ def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
 
 def test_broken_loudness_cache_only_costs_a_pass(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
-    from voicecoach.sound.loudness import cache_path
+    from voicecoach.sound.normalise import cache_path
 
     plan, palette = make_plan(), load_palette(None)
     path = cache_path(plan, palette)
@@ -425,11 +427,11 @@ def test_broken_loudness_cache_only_costs_a_pass(tmp_path, monkeypatch):
 def test_a_repeat_render_replays_the_limiters_spans_to_the_same_samples(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
     plan, palette = make_plan(), load_palette(None)
-    cache = loudness_mod.cache_path(plan, palette)
-    spans_file = loudness_mod.limiter_spans_path(cache, 14.0, -1.0, 4096)[0]
+    cache = normalise.cache_path(plan, palette)
+    spans_file = limiter.limiter_spans_path(cache, 14.0, -1.0, 4096)[0]
 
     def render(gain_db, spans_cache, stop_after=None):
-        blocks = loudness_mod.plan_blocks(
+        blocks = normalise.plan_blocks(
             plan, speech_lookup, palette=palette, gain_db=gain_db, limit=True,
             block_frames=4096, spans_cache=spans_cache,
         )  # fmt: skip
@@ -447,22 +449,22 @@ def test_a_repeat_render_replays_the_limiters_spans_to_the_same_samples(tmp_path
     assert np.array_equal(render(14.0, cache), fresh)  # runs the limiter, records its spans
     assert spans_file.is_file() and not list(cache.parent.glob("*.tmp"))
 
-    real_gain_span = loudness_mod._Limiter.gain_span
+    real_gain_span = limiter._Limiter.gain_span
 
     def no_limiter(*args):
         raise AssertionError("the limiter ran although its spans were recorded")
 
-    monkeypatch.setattr(loudness_mod._Limiter, "gain_span", no_limiter)
+    monkeypatch.setattr(limiter._Limiter, "gain_span", no_limiter)
     assert np.array_equal(render(14.0, cache), fresh)  # replayed: the same samples, bit for bit
     with pytest.raises(AssertionError, match="the limiter ran"):
         render(15.0, cache)  # another gain: the recorded spans do not apply
-    monkeypatch.setattr(loudness_mod._Limiter, "gain_span", real_gain_span)
+    monkeypatch.setattr(limiter._Limiter, "gain_span", real_gain_span)
     louder = render(15.0, cache)
     assert np.array_equal(louder, render(15.0, None)) and not np.array_equal(louder, fresh)
     # a damaged file is ignored (the limiter runs again) and replaced
     spans_file.write_bytes(spans_file.read_bytes()[:-9])
     assert np.array_equal(render(15.0, cache), louder)
-    monkeypatch.setattr(loudness_mod._Limiter, "gain_span", no_limiter)
+    monkeypatch.setattr(limiter._Limiter, "gain_span", no_limiter)
     assert np.array_equal(render(15.0, cache), louder)
 
 

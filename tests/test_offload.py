@@ -9,7 +9,7 @@ import pytest
 
 from voicecoach.errors import RenderError
 from voicecoach.export import offload
-from voicecoach.sound.loudness import LoudnessMeter
+from voicecoach.sound.meter import LoudnessMeter
 
 BLOCK = 4096
 

@@ -25,7 +25,7 @@ from voicecoach.cli import cli, main
 from voicecoach.library import write_new_script
 from voicecoach.playback.keys import StatusLine
 from voicecoach.session import load
-from voicecoach.sound import loudness, render
+from voicecoach.sound import decisions, limiter, render
 from voicecoach.speech.worker import Worker
 
 # Standard-library names the speech worker and multiprocessing's spawn children
@@ -358,10 +358,10 @@ def test_loudness_entries_do_not_follow_planted_links(tmp_path):
     target = folder / "abc.json"
     pid, _ = _ids()
     _planted_links(folder, [f"abc.{pid}.tmp"], victim)
-    loudness.update_cache(target, measured=(-20.0, -3.0))
+    decisions.update_cache(target, measured=(-20.0, -3.0))
     assert victim.read_text(encoding="utf-8") == "keep me\n"
     assert not target.is_symlink()
-    assert loudness.cached_measurement(target) == (-20.0, -3.0)
+    assert decisions.cached_measurement(target) == (-20.0, -3.0)
 
 
 def test_limiter_spans_do_not_follow_planted_links(tmp_path):
@@ -370,7 +370,7 @@ def test_limiter_spans_do_not_follow_planted_links(tmp_path):
     target = folder / "abc.limiter.bin"
     pid, tid = _ids()
     _planted_links(folder, [f"abc.limiter.bin.{pid}.{tid}.tmp"], victim)
-    writer = loudness._SpanWriter(target, b"k" * 16)
+    writer = limiter.SpanWriter(target, b"k" * 16)
     writer(0, np.ones(4))
     writer.finish()
     assert victim.read_text(encoding="utf-8") == "keep me\n"

@@ -207,7 +207,7 @@ class Session:
         if sample_rate not in self._plans:
             # Speech to synthesise means loudness to measure: the meter's imports (scipy,
             # about 0.7 s) load on a thread while the main one waits for the speech workers.
-            from voicecoach.sound.loudness import preload_meter
+            from voicecoach.sound.meter import preload_meter
 
             self.speech.while_synthesising = preload_meter
         try:

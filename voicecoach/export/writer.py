@@ -30,18 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from voicecoach.errors import ExportError, UsageError
-from voicecoach.sound.loudness import (
+from voicecoach.sound.decisions import (
     LOSSLESS_DECISION,
-    MAX_TRUE_PEAK_DBTP,
-    TARGET_LUFS,
-    LoudnessMeter,
-    cache_path,
     cached_decision,
     cached_measurement,
-    measure_blocks,
-    plan_blocks,
     update_cache,
 )
+from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
+from voicecoach.sound.meter import LoudnessMeter
+from voicecoach.sound.normalise import cache_path, measure_blocks, plan_blocks
 from voicecoach.storage.atomic import (
     PartFiles,
     clean_stale_parts,

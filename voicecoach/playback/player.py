@@ -56,6 +56,7 @@ from voicecoach.playback.keys import (
     Terminated,
     signals_stop_like_ctrl_c,
 )
+from voicecoach.sound.levels import apply_fades, db_to_gain, raised_cosine
 from voicecoach.units import format_clock, seconds_to_samples
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ def ui_sounds(
     section that way) a low double tick; ``volume`` a tick; ``bell`` the bell.
     ``level_db`` shifts them all (the session's tone volume and loudness gain).
     """
-    from voicecoach.sound.tones import apply_fades, synth_tone
+    from voicecoach.sound.tones import synth_tone
 
     def tone(name: str, variant: str = "", length_s: float | None = None) -> np.ndarray:
         n = seconds_to_samples(length_s or palette.length_s(name), sample_rate)
@@ -244,7 +245,7 @@ def ui_sounds(
     else:
         paused = np.concatenate(
             [_note(660.0, 0.16, sample_rate), _note(440.0, 0.3, sample_rate)]
-        ) * _db(-14.0)
+        ) * db_to_gain(-14.0)
     bell_s = min(palette.length_s("bell"), STOP_BELL_S)
     bell = apply_fades(
         tone("bell", length_s=bell_s).copy(), 0, seconds_to_samples(bell_s / 2, sample_rate)
@@ -257,18 +258,12 @@ def ui_sounds(
         "volume": tick,
         "bell": bell,
     }
-    g = _db(level_db)
+    g = db_to_gain(level_db)
     return {k: _stereo(v * g) for k, v in sounds.items()}
-
-
-def _db(db: float) -> float:
-    return float(10.0 ** (db / 20.0))
 
 
 def _note(freq_hz: float, length_s: float, sample_rate: int) -> np.ndarray:
     """A soft sine note with raised-cosine ends."""
-    from voicecoach.sound.tones import apply_fades
-
     n = seconds_to_samples(length_s, sample_rate)
     x = np.sin(2 * np.pi * freq_hz * np.arange(n) / sample_rate)
     return apply_fades(x, n // 4, n // 2).astype(np.float32)
@@ -385,7 +380,7 @@ class Player:
         """Cues at their level plus the session's loudness gain (swapped in whole: the callback reads it)."""
         self._cue_gain_db = gain_db
         scaled = {
-            k: _stereo(v * _db(self._cue_levels_db.get(k, 0.0) + gain_db))
+            k: _stereo(v * db_to_gain(self._cue_levels_db.get(k, 0.0) + gain_db))
             for k, v in self._raw_sounds.items()
         }
         scaled["_silence"] = np.zeros((self._cue_gap_frames(), 2), dtype=np.float32)
@@ -686,7 +681,7 @@ class Player:
             self._post(("cue", "edge"))
             return
         self._volume_db = new
-        self._post(("gain", _db(new), "volume"))
+        self._post(("gain", db_to_gain(new), "volume"))
 
     def run(
         self,
@@ -894,9 +889,7 @@ def _cue_at(plan: Plan, position_sample: int) -> str:
 
 def _ramp_down(n: int) -> np.ndarray:
     """A raised-cosine fade from 1 to 0 over ``n`` frames, shaped (n, 1) for stereo."""
-    n = max(1, n)
-    r = 0.5 + 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
-    return r.astype(np.float32)[:, None]
+    return raised_cosine(max(1, n), falling=True).astype(np.float32)[:, None]
 
 
 # ---- the public entry point -------------------------------------------------------------------------
@@ -1025,13 +1018,12 @@ class Loudness:
         def work() -> None:
             t = time.monotonic()
             try:
-                from voicecoach.sound.loudness import (
+                from voicecoach.sound.decisions import (
                     PLAY_DECISION,
-                    cache_path,
                     cached_decision,
-                    normalisation_gain_db,
                     update_cache,
                 )
+                from voicecoach.sound.normalise import cache_path, normalisation_gain_db
 
                 path = cache_path(plan, palette)
                 for name in PLAY_DECISION_ORDER:
@@ -1129,7 +1121,8 @@ class PlanSource:
         yield from self._chain(pos)
 
     def _chain(self, start_sample: int) -> Iterator[np.ndarray]:
-        from voicecoach.sound.loudness import MAX_TRUE_PEAK_DBTP, limited_blocks
+        from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP
+        from voicecoach.sound.limiter import limited_blocks
         from voicecoach.sound.render import render_blocks
 
         assert self.loudness.gain_db is not None

@@ -26,12 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from voicecoach.language.plan import TONE_NAMES, Plan
-from voicecoach.sound.loudness import k_weighting_sos
+from voicecoach.sound.meter import LUFS_OFFSET, k_weighting_sos
 from voicecoach.units import seconds_to_samples
 
 MARGIN_S = 0.5  # left out around speech: covers the duck's lead (0.03 s) and ramps (<= 0.5 s)
 MIN_WINDOW_S = 0.4  # one BS.1770 gating block
-_LUFS_OFFSET = -0.691  # BS.1770: loudness = -0.691 + 10 log10(weighted mean square)
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def k_weighted_power(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 def _lufs(energy: float, window_samples: int) -> float:
     if window_samples <= 0 or energy <= 0:
         return -math.inf
-    return _LUFS_OFFSET + 10.0 * math.log10(energy / window_samples)
+    return LUFS_OFFSET + 10.0 * math.log10(energy / window_samples)
 
 
 class _Sum:

@@ -4,7 +4,7 @@
 alone would break "speaking starts within 0.5 s" for ``play``. The resampler
 here reproduces ``scipy.signal.resample_poly`` (same Kaiser-windowed sinc
 design, beta 5, half length 10 x max(up, down), same alignment and output
-length); ``tests/test_dsp.py`` checks it against scipy to 1e-9.
+length); ``tests/sound/test_dsp.py`` checks it against scipy to 1e-9.
 
 Speed: each polyphase branch is one C-level operation. For ``down == 1``
 (22050 -> 44100 Hz, the default) all branches are one chunked matrix product

@@ -30,10 +30,9 @@ import numpy as np
 from voicecoach import units
 from voicecoach.errors import RenderError, UsageError, VoicecoachError
 from voicecoach.language.plan import Event, Plan
-from voicecoach.sound import dsp, loudness, tones
-from voicecoach.sound.dsp import resample_poly
+from voicecoach.sound import dsp, levels, meter, tones
+from voicecoach.sound.levels import db_to_gain, raised_cosine
 from voicecoach.sound.palette import Palette
-from voicecoach.sound.tones import db_to_gain, raised_cosine, synth_tone
 from voicecoach.speech.engine import SpeechAudio
 from voicecoach.storage.diskcache import ARRAY_SUFFIX, code_digest
 from voicecoach.units import seconds_to_samples
@@ -94,7 +93,7 @@ def cached_tone(
         path = _tone_file(key)
         x = _load_array(path, duration_samples)
         if x is None:
-            x = synth_tone(palette, tone, duration_samples, sample_rate, variant=variant)
+            x = tones.synth_tone(palette, tone, duration_samples, sample_rate, variant=variant)
             _save_array(path, x)
         x.flags.writeable = False
         with _TONE_CACHE_LOCK:
@@ -106,7 +105,7 @@ def cached_tone(
 # export): they are kept on disk, ``<cache>/tones/<digest>.f32`` (a checked entry, see
 # ``diskcache``). The digest covers the
 # tone's parameters (the palette: a retuned palette is other tones), its length and rate,
-# and the code that makes it (the source of ``tones``, ``units`` and ``loudness``, numpy's
+# and the code that makes it (the source of ``tones``, ``units``, ``levels`` and ``meter``, numpy's
 # version), so a changed synthesiser never reads an old tone. A missing or damaged file
 # (its CRC does not match: it is removed) only costs the synthesis.
 
@@ -115,7 +114,7 @@ def _tone_file(key: tuple) -> Path | None:
     try:
         from voicecoach.storage.resources import cache_root
 
-        code = code_digest(tones, units, loudness)  # loudness: the K-weighting
+        code = code_digest(tones, units, levels, meter)  # meter: the K-weighting
         blob = repr((_TONE_FILE_VERSION, code, key)).encode("utf-8")
         return cache_root() / "tones" / f"{hashlib.sha256(blob).hexdigest()}{ARRAY_SUFFIX}"
     except Exception:  # no cache is only slower
@@ -161,7 +160,7 @@ def _speech_file(audio: SpeechAudio, rate: int, ev: Event, palette: Palette) -> 
             repr(
                 (
                     _PREPARED_FILE_VERSION,
-                    code_digest(dsp, tones, units, sys.modules[__name__]),
+                    code_digest(dsp, levels, tones, units, sys.modules[__name__]),
                     samples.shape,
                     int(audio.sample_rate),
                     int(rate),
@@ -486,7 +485,7 @@ class _Mixer:
             raise RenderError(f"speech for {ev.text!r} has a bad sample rate {audio.sample_rate}")
         if audio.sample_rate != self.rate and len(x):
             g = gcd(self.rate, audio.sample_rate)
-            x = resample_poly(x, self.rate // g, audio.sample_rate // g, dtype=np.float32)
+            x = dsp.resample_poly(x, self.rate // g, audio.sample_rate // g, dtype=np.float32)
         n = ev.duration_samples
         content = min(len(x), n)  # fade the end of the voice itself, not of any padding
         x = np.pad(x[:n], (0, max(0, n - len(x))))

@@ -15,7 +15,8 @@ import zlib
 import numpy as np
 
 from voicecoach.errors import RenderError
-from voicecoach.sound.loudness import k_weighting_sos
+from voicecoach.sound.levels import apply_fades, db_to_gain
+from voicecoach.sound.meter import LUFS_OFFSET, k_weighting_sos
 from voicecoach.sound.palette import (
     BellSound,
     BreathSound,
@@ -30,13 +31,7 @@ TONES = ("inhale", "exhale", "ready", "tick", "bell", "stroke")
 _NYQUIST_MARGIN = 0.45  # partials above this fraction of the rate are dropped (no aliasing)
 _END_FADE_S = 0.01  # fade when a fixed-length tone is cut shorter than its natural length
 LEVEL_WINDOW_S = 0.4  # a tone shorter than one BS.1770 gating block is measured over one block
-_LUFS_OFFSET = -0.691  # BS.1770: loudness = -0.691 + 10 log10(weighted mean square)
 _K_TAIL_S = 0.25  # the K-weighting's impulse response is below -120 dB well within this
-
-
-def db_to_gain(db: float) -> float:
-    """Decibels to a linear amplitude factor."""
-    return float(10.0 ** (db / 20.0))
 
 
 def synth_tone(
@@ -87,25 +82,6 @@ def synth_tone(
 # ---- building blocks -----------------------------------------------------------
 
 
-def raised_cosine(n: int) -> np.ndarray:
-    """A fade-in ramp of ``n`` samples rising smoothly from 0 (exclusive) to 1 (exclusive)."""
-    if n <= 0:
-        return np.zeros(0)
-    return 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
-
-
-def apply_fades(x: np.ndarray, fade_in_samples: int, fade_out_samples: int) -> np.ndarray:
-    """Raised-cosine fade-in and fade-out, in place; each clamped to half the length."""
-    half = len(x) // 2
-    a = min(fade_in_samples, half)
-    b = min(fade_out_samples, half)
-    if a:
-        x[:a] *= raised_cosine(a)
-    if b:
-        x[len(x) - b :] *= raised_cosine(b)[::-1]
-    return x
-
-
 def _seed(tone: str, variant: str) -> int:
     return zlib.crc32(f"voicecoach:{tone}:{variant}".encode())
 
@@ -145,7 +121,7 @@ def tone_loudness_lufs(x: np.ndarray, sample_rate: int) -> float:
     energy = _k_weighted_energy(np.asarray(x, dtype=np.float64), sample_rate)
     if energy <= 0:
         return -np.inf
-    return float(_LUFS_OFFSET + 10.0 * np.log10(2.0 * energy / window))
+    return float(LUFS_OFFSET + 10.0 * np.log10(2.0 * energy / window))
 
 
 def _k_weighted_energy(x: np.ndarray, sample_rate: int) -> float:

@@ -12,8 +12,9 @@ import pytest
 
 from tests.meters import pyloudnorm_span_lufs
 from voicecoach.errors import LibraryError, RenderError
+from voicecoach.sound.levels import db_to_gain
 from voicecoach.sound.palette import Palette, load_palette, palette_names
-from voicecoach.sound.tones import TONES, db_to_gain, synth_tone, tone_loudness_lufs
+from voicecoach.sound.tones import TONES, synth_tone, tone_loudness_lufs
 from voicecoach.storage.resources import palettes_dir
 
 SR = 44_100

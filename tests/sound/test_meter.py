@@ -1,4 +1,4 @@
-"""The loudness meter against pyloudnorm and ffmpeg, and the peak limiter on real signals."""
+"""The loudness meter and the true-peak meter against pyloudnorm, ffmpeg and scipy, on real signals."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 
 from tests.meters import ffmpeg_ebur128
-from voicecoach.sound.loudness import LoudnessMeter, db_to_gain, limited_blocks
+from voicecoach.sound import truepeak
+from voicecoach.sound.meter import LoudnessMeter
 
 SR = 44_100
 
@@ -110,110 +111,17 @@ def test_meter_memory_grows_with_sub_blocks_not_samples():
     assert meter.samples == 64 + 8192 * (1 + n_blocks)
 
 
-def _crest_signal(seconds: float = 8.0) -> np.ndarray:
-    """Speech-like bursts with sharp transients and inter-sample peaks well over -1 dBTP."""
-    rng = np.random.default_rng(11)
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    x = rng.normal(0, 0.06, (n, 2)) * (np.sin(2 * np.pi * 0.7 * t) > -0.2)[:, None]
-    for at in rng.integers(SR // 2, n - SR // 2, 40):
-        x[at : at + 40] += 0.95 * np.sin(2 * np.pi * np.arange(40) / 4 + np.pi / 4)[:, None]
-    return x.astype(np.float32)
-
-
-def _blocks(x: np.ndarray, size: int) -> list[np.ndarray]:
-    return [x[i : i + size] for i in range(0, len(x), size)]
-
-
-@needs_ffmpeg
-def test_limiter_holds_true_peak_under_the_ceiling(tmp_path):
-    x = _crest_signal()
-    assert _feed(x, SR, 8192).true_peak_dbtp() > 0.0  # the input really goes over
-    out = list(limited_blocks(_blocks(x, 3000), -1.0, SR))
-    y = np.concatenate(out)
-    assert _feed(y, SR, 8192).true_peak_dbtp() <= -1.0
-    path = tmp_path / "limited.wav"
-    sf.write(path, y, SR, subtype="FLOAT")
-    _, ffmpeg_peak = ffmpeg_ebur128(path)
-    assert ffmpeg_peak <= -1.0 + 0.05
-
-
-def test_limiter_keeps_block_sizes_timing_and_quiet_parts():
-    x = _crest_signal()
-    sizes = [1, 500, 8192, 3, 20_000]
-    blocks, pos = [], 0
-    while pos < len(x):
-        size = sizes[len(blocks) % len(sizes)]
-        blocks.append(x[pos : pos + size])
-        pos += size
-    out = list(limited_blocks(blocks, -1.0, SR))
-    assert [len(b) for b in out] == [len(b) for b in blocks]
-    assert all(b.dtype == np.float32 for b in out)
-    y = np.concatenate(out)
-    # far (50 ms) from any loud frame, the audio is untouched and not delayed by a single sample
-    loud = np.abs(x).max(axis=1) > db_to_gain(-1.0) / 1.8
-    near = np.convolve(loud, np.ones(2 * 2205 + 1), mode="same") > 0
-    assert (~near).sum() > SR
-    np.testing.assert_array_equal(y[~near], x[~near])
-    # where it acts, it only turns down, and smoothly (no gain step larger than a ramp allows)
-    ratio = np.abs(y[:, 0]) / np.maximum(np.abs(x[:, 0]), 1e-9)
-    assert ratio[np.abs(x[:, 0]) > 1e-3].max() <= 1.0 + 1e-6
-
-
-def test_limiter_passes_quiet_audio_bit_exact():
-    x = 0.2 * _crest_signal(3.0)
-    out = np.concatenate(list(limited_blocks(_blocks(x, 4096), -1.0, SR)))
-    np.testing.assert_array_equal(out, x)
-
-
-def test_limiter_gain_is_smooth():
-    # a steady tone that is 6 dB over the ceiling for one second: gain must ramp, never jump
-    n = SR * 3
-    t = np.arange(n) / SR
-    amp = np.where((t > 1) & (t < 2), 1.6, 0.4)
-    x = (amp * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    y = np.concatenate(list(limited_blocks(_blocks(x, 2048), -1.0, SR)))
-    env_in = np.abs(x).reshape(-1, 441).max(axis=1)  # 10 ms windows
-    env_out = np.abs(y).reshape(-1, 441).max(axis=1)
-    gain_db = 20 * np.log10(env_out / env_in)
-    assert gain_db.max() <= 0.01
-    assert (
-        np.abs(np.diff(gain_db)).max() < 7.0
-    )  # the 5 ms S-ramp spreads the 5 dB change over windows
-    assert 20 * np.log10(np.abs(y).max()) <= -1.0
-
-
 def test_oversampling_filter_and_envelope_equal_scipys():
     from scipy import signal
 
-    from voicecoach.sound import loudness
-
     taps = signal.firwin(49, 1 / 4, window=("kaiser", 8.0)) * 4
-    np.testing.assert_allclose(loudness._TP_FILTER, taps, atol=1e-15)
+    np.testing.assert_allclose(truepeak._TP_FILTER, taps, atol=1e-15)
     x = np.random.default_rng(2).normal(0, 0.3, (5000, 2))
     n = 4000
-    up = signal.upfirdn(loudness._TP_FILTER, x, up=4, axis=0)[4 * (len(x) - n) :][: 4 * n]
+    up = signal.upfirdn(truepeak._TP_FILTER, x, up=4, axis=0)[4 * (len(x) - n) :][: 4 * n]
     reference = np.abs(up).max(axis=1).reshape(n, 4).max(axis=1)
-    got = loudness._Interpolator.envelope_of(x, n)
+    got = truepeak.Interpolator.envelope_of(x, n)
     np.testing.assert_allclose(got, reference, atol=1e-12)
-
-
-def test_limiter_output_does_not_depend_on_block_sizes():
-    x = _crest_signal(4.0)
-    whole = np.concatenate(list(limited_blocks(_blocks(x, 50_000), -1.0, SR)))
-    pieces = np.concatenate(list(limited_blocks(_blocks(x, 97), -1.0, SR)))
-    assert not np.array_equal(whole, x)  # it acted
-    np.testing.assert_allclose(pieces, whole, atol=1e-6)
-
-
-def test_limiter_passes_blocks_under_the_ceiling_through_as_they_are():
-    x = _crest_signal(3.0)
-    blocks = _blocks(x, 4096)
-    out = list(limited_blocks(blocks, -1.0, SR))
-    quiet = [i for i, b in enumerate(blocks) if np.abs(b).max() < db_to_gain(-1.0) / 1.8]
-    quiet = [i for i in quiet if 0 < i < len(blocks) - 1 and i - 1 in quiet and i + 1 in quiet]
-    assert quiet
-    assert all(out[i] is blocks[i] for i in quiet)  # no copy where nothing changes
 
 
 def _centred_then_panned(rate: int = SR) -> np.ndarray:
@@ -237,10 +145,8 @@ def test_centred_blocks_are_metered_bit_for_bit_as_two_channels(monkeypatch):
 
 
 def test_centred_envelope_equals_the_two_channel_one(monkeypatch):
-    from voicecoach.sound import loudness
-
     x = np.repeat(np.random.default_rng(3).normal(0, 0.3, (5000, 1)), 2, axis=1)
     q = np.arange(12, len(x))
-    centred = loudness._envelope_at(x, q)
-    monkeypatch.setattr(loudness, "_distinct_channels", lambda xx: range(xx.shape[1]))
-    np.testing.assert_array_equal(centred, loudness._envelope_at(x, q))
+    centred = truepeak._envelope_at(x, q)
+    monkeypatch.setattr(truepeak, "_distinct_channels", lambda xx: range(xx.shape[1]))
+    np.testing.assert_array_equal(centred, truepeak._envelope_at(x, q))

@@ -622,6 +622,7 @@ def test_a_compiled_plan_renders_with_the_palette_it_was_compiled_against():
 
 def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monkeypatch):
     from voicecoach.sound import render as render_mod
+    from voicecoach.sound import tones as tones_mod
 
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
     render_mod._TONE_CACHE.clear()
@@ -632,8 +633,8 @@ def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monke
     def no_synth(*args, **kwargs):
         raise AssertionError("synthesised although the tone is on disk")
 
-    real_synth = render_mod.synth_tone
-    monkeypatch.setattr(render_mod, "synth_tone", no_synth)
+    real_synth = tones_mod.synth_tone
+    monkeypatch.setattr(tones_mod, "synth_tone", no_synth)
     render_mod._TONE_CACHE.clear()  # a new process: only the disk remembers
     again = render_mod.cached_tone(WARM, "bell", 30_000, SR)
     assert again.dtype == np.float32 and np.array_equal(again, made) and not again.flags.writeable
@@ -645,7 +646,7 @@ def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monke
         render_mod.cached_tone(other, "bell", 30_000, SR)
     # a truncated file reads as missing: the tone is made again, the same, and rewritten
     files[0].write_bytes(files[0].read_bytes()[:-100])
-    monkeypatch.setattr(render_mod, "synth_tone", real_synth)
+    monkeypatch.setattr(tones_mod, "synth_tone", real_synth)
     render_mod._TONE_CACHE.clear()
     assert np.array_equal(render_mod.cached_tone(WARM, "bell", 30_000, SR), made)
     assert files[0].stat().st_size > 30_000 * 4
@@ -653,6 +654,7 @@ def test_tones_are_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monke
 
 
 def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_path, monkeypatch):
+    from voicecoach.sound import dsp as dsp_mod
     from voicecoach.sound import render as render_mod
 
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
@@ -667,8 +669,8 @@ def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_pa
     def no_resampling(*args, **kwargs):
         raise AssertionError("resampled although the speech is on disk")
 
-    real = render_mod.resample_poly
-    monkeypatch.setattr(render_mod, "resample_poly", no_resampling)
+    real = dsp_mod.resample_poly
+    monkeypatch.setattr(dsp_mod, "resample_poly", no_resampling)
     render_mod._SPEECH_CACHE.clear()  # a new process: only the disk remembers
     assert np.array_equal(render(plan, Voices({"s": voice})), first)
     # other samples under the same key, or another fade, are other speech (not this file)
@@ -680,7 +682,7 @@ def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_pa
         render(plan, Voices({"s": voice}), palette=dataclasses.replace(WARM, speech_fade_s=0.02))
     # a truncated file reads as missing: the speech is made again, the same, and rewritten
     files[0].write_bytes(files[0].read_bytes()[:-100])
-    monkeypatch.setattr(render_mod, "resample_poly", real)
+    monkeypatch.setattr(dsp_mod, "resample_poly", real)
     render_mod._SPEECH_CACHE.clear()
     assert np.array_equal(render(plan, Voices({"s": voice})), first)
     assert files[0].stat().st_size > ev.duration_samples * 4
@@ -688,6 +690,7 @@ def test_prepared_speech_is_kept_on_disk_and_a_damaged_file_is_made_again(tmp_pa
 
 
 def test_renders_from_one_speech_source_share_its_prepared_speech(tmp_path, monkeypatch):
+    from voicecoach.sound import dsp as dsp_mod
     from voicecoach.sound import render as render_mod
 
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
@@ -703,7 +706,7 @@ def test_renders_from_one_speech_source_share_its_prepared_speech(tmp_path, monk
     def no_resampling(*args, **kwargs):
         raise AssertionError("resampled although the same source's speech is in memory")
 
-    monkeypatch.setattr(render_mod, "resample_poly", no_resampling)
+    monkeypatch.setattr(dsp_mod, "resample_poly", no_resampling)
     assert np.array_equal(render(plan, voices), first)
     # another source (speech keys name audio only within one source) is prepared again
     with pytest.raises(AssertionError, match="resampled"):

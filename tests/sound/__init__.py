@@ -1,0 +1,1 @@
+"""Tests of voicecoach.sound: tones, the mixer, the loudness meter, limiter and normalisation."""
