@@ -311,8 +311,8 @@ def export(
     scripts, output, fmt, captions, sample_rate, jobs, level, voice, rate_wpm, engine, minutes
 ) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
-    from voicecoach.export.writer import format_for, names_audio_file
     from voicecoach.export import jobs as export_jobs
+    from voicecoach.export.writer import format_for, names_audio_file
 
     if output and fmt and len(scripts) == 1 and not Path(output).is_dir():
         format_for(output, fmt)  # a format that contradicts the name: refused before any work
