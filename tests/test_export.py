@@ -360,7 +360,7 @@ def test_second_export_reuses_the_loudness_and_writes_the_same_audio(tmp_path, m
     flac, _ = sf.read(tmp_path / "c.flac", dtype="int16")
     assert np.abs(wav.astype(int) - flac).max() <= 1  # the same samples (FLAC rounds on its own)
     # play finds the export's decision: it plays exactly what the file holds, measuring nothing
-    from voicecoach.playback.player import Loudness
+    from voicecoach.playback.gain import LiveGain as Loudness
 
     loud = Loudness.measure(plan, speech_lookup, palette)
     assert loud.wait(30)
@@ -386,7 +386,7 @@ def test_exporting_in_one_process_or_two_writes_the_same_bytes(tmp_path, monkeyp
 
 def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
-    from voicecoach.playback.player import Loudness
+    from voicecoach.playback.gain import LiveGain as Loudness
     from voicecoach.sound.loudness import cache_path, cached_measurement, read_cache
 
     plan, palette = make_plan(), load_palette(None)

@@ -428,7 +428,7 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
 @cli.command()
 def devices() -> None:
     """List the sound output devices."""
-    from voicecoach.playback.player import list_devices
+    from voicecoach.playback.devices import list_devices
 
     devs = list_devices()
     if not devs:
