@@ -274,8 +274,8 @@ def test_pause_and_resume_from_the_start_of_the_cut_phrase(
     assert locate(x[start_frame - 50 : start_frame + head + 50], a[skip:head])[1] > MATCH
     # "paused" is said (here: the default two-note cue), then silence until the resume key
     p0, p1 = rec.frame_at_time(t_pause), rec.frame_at_time(t_pause + 1.0)
-    paused_cue = ui_sounds(PALETTE, RATE)["paused"]
-    assert locate(x[p0:p1], paused_cue)[1] > 0.9
+    paused_sound = ui_sounds(PALETTE, RATE)["paused"]
+    assert locate(x[p0:p1], paused_sound)[1] > 0.9
     quiet = x[rec.frame_at_time(t_pause + 1.0) : rec.frame_at_time(t_resume)]
     assert len(quiet) > 0.3 * RATE and np.max(np.abs(quiet)) < SILENCE
     # after resuming, phrase a plays whole, from its start, once
