@@ -40,6 +40,9 @@ class State(IntEnum):
     DONE = 4
 
 
+# the callback compares against these: a class attribute of an enum costs ~0.2 us to look up (3.11)
+_PLAYING, _PAUSED, _UI_SOUND, _STOPPING, _DONE = State
+
 STATE_NAMES = {
     State.PLAYING: "playing",
     State.PAUSED: "paused",
@@ -178,7 +181,7 @@ class Transport:
             self.cmd = None
         ring = self.ring
         state = self.state
-        if state == State.PLAYING:
+        if state == _PLAYING:
             n = ring.read_into(outdata, frames, self.play_gen)
             if n < frames:
                 outdata[n:].fill(0.0)
@@ -190,7 +193,7 @@ class Transport:
             if n and self.first_audio_t is None:
                 self.first_audio_t = time.monotonic()
         else:
-            paused = state in (State.PAUSED, State.STOPPING)
+            paused = state in (_PAUSED, _STOPPING)
             ring.drop_older(self.renderer.request[0] if paused else self.play_gen)
             outdata.fill(0.0)
         if self._tail_pos < self._tail_len:
@@ -203,22 +206,22 @@ class Transport:
             if k > 0:
                 outdata[:k] += sound[self._sound_pos : self._sound_pos + k]
             self._sound_pos += frames
-            if state == State.UI_SOUND and self._sound_pos >= self._sound_release:
-                self.state = State.PLAYING  # the sound's tail rings on over the session's audio
+            if state == _UI_SOUND and self._sound_pos >= self._sound_release:
+                self.state = _PLAYING  # the sound's tail rings on over the session's audio
             if self._sound_pos >= len(sound) and self._sound_pos >= self._sound_release:
                 self._sound = None
         if self._gain != 1.0:
             outdata *= self._gain
             np.clip(outdata, -1.0, 1.0, out=outdata)
-        if state == State.PLAYING and ring.ended:
+        if state == _PLAYING and ring.ended:
             # Some backends (ALSA) drop what is still buffered when the callback stops the
             # stream, so play silence until the end has surely reached the speaker.
             self._outro_left -= frames
             if self._outro_left < 0:
-                self.state = State.DONE
+                self.state = _DONE
                 raise self.callback_stop
-        elif state == State.STOPPING and self._sound is None and self._tail_pos >= self._tail_len:
-            self.state = State.DONE
+        elif state == _STOPPING and self._sound is None and self._tail_pos >= self._tail_len:
+            self.state = _DONE
             raise self.callback_stop
 
     def _apply(self, cmd: Command) -> None:
@@ -226,26 +229,26 @@ class Transport:
         ring = self.ring
         match cmd:
             case Pause():
-                if self.state in (State.PLAYING, State.UI_SOUND):
+                if self.state in (_PLAYING, _UI_SOUND):
                     start = ring.position
                     self._capture_tail(self.pause_ramp)
                     self.paused_at = start
                     ring.position = start
-                    self.state = State.PAUSED
+                    self.state = _PAUSED
                     self._start_sound("paused")
             case Play(generation, start_sample, sound):
-                if self.state == State.PLAYING:
+                if self.state == _PLAYING:
                     self._capture_tail(self.pause_ramp)
                 self.play_gen = generation
                 ring.position = start_sample
                 self.paused_at = -1
                 ring.ended = False
                 self._outro_left = self._outro_frames
-                self.state = State.UI_SOUND
+                self.state = _UI_SOUND
                 self._start_sound(sound, self._gap_frames)
             case Stop(bell):
                 self._capture_tail(self.stop_ramp if bell else self.pause_ramp)
-                self.state = State.STOPPING
+                self.state = _STOPPING
                 self._start_sound("bell" if bell else None)
             case Sound(name):
                 self._start_sound(name)
@@ -256,9 +259,7 @@ class Transport:
     def _capture_tail(self, ramp: np.ndarray) -> None:
         """Take the next stretch of audio, faded out, to play over the change of state."""
         n = len(ramp)
-        got = (
-            self.ring.read_into(self._tail, n, self.play_gen) if self.state == State.PLAYING else 0
-        )
+        got = self.ring.read_into(self._tail, n, self.play_gen) if self.state == _PLAYING else 0
         if got:
             np.multiply(self._tail[:got], ramp[:got], out=self._tail[:got])
         self._tail_len = got
