@@ -11,7 +11,6 @@ leading silence plays (silence is the same at any gain).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -36,7 +35,6 @@ class LiveGain:
         self.gain_db: float | None = None
         self.limit = False
         self.error: BaseException | None = None
-        self.seconds = 0.0  # how long the measuring took (0 when known or cached)
         self.cached = False
         self._done = threading.Event()
 
@@ -54,7 +52,6 @@ class LiveGain:
         self = cls()
 
         def work() -> None:
-            t = time.monotonic()
             try:
                 from voicecoach.sound.loudness import (
                     PLAY_DECISION,
@@ -76,7 +73,6 @@ class LiveGain:
                 self.error = e
                 self._done.set()
                 return
-            self.seconds = time.monotonic() - t
             update_cache(
                 path,
                 decision=(PLAY_DECISION, {"gain_db": report.gain_db, "limiter": report.limiter}),
