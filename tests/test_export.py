@@ -361,9 +361,9 @@ def test_second_export_reuses_the_loudness_and_writes_the_same_audio(tmp_path, m
     flac, _ = sf.read(tmp_path / "c.flac", dtype="int16")
     assert np.abs(wav.astype(int) - flac).max() <= 1  # the same samples (FLAC rounds on its own)
     # play finds the export's decision: it plays exactly what the file holds, measuring nothing
-    from voicecoach.playback.player import Loudness
+    from voicecoach.playback.gain import LiveGain
 
-    loud = Loudness.measure(plan, speech_lookup, palette)
+    loud = LiveGain.measure(plan, speech_lookup, palette)
     assert loud.wait(30)
     assert loud.cached and loud.error is None
     assert (loud.gain_db, loud.limit) == (first.gain_db, first.limiter)
@@ -387,12 +387,12 @@ def test_exporting_in_one_process_or_two_writes_the_same_bytes(tmp_path, monkeyp
 
 def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
-    from voicecoach.playback.player import Loudness
+    from voicecoach.playback.gain import LiveGain
     from voicecoach.sound.decisions import cached_measurement, read_cache
     from voicecoach.sound.normalise import cache_path
 
     plan, palette = make_plan(), load_palette(None)
-    loud = Loudness.measure(plan, speech_lookup, palette)  # play measures first
+    loud = LiveGain.measure(plan, speech_lookup, palette)  # play measures first
     assert loud.wait(60) and loud.error is None and not loud.cached
     path = cache_path(plan, palette)
     assert cached_measurement(path) is not None

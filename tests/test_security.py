@@ -23,7 +23,7 @@ from click.testing import CliRunner
 import voicecoach
 from voicecoach.cli import cli, main
 from voicecoach.library import write_new_script
-from voicecoach.playback.keys import StatusLine
+from voicecoach.playback.status import StatusLine
 from voicecoach.session import load
 from voicecoach.sound import decisions, limiter, render
 from voicecoach.speech.worker import Worker

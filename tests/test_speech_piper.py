@@ -268,6 +268,26 @@ def test_identity_is_stable_cheap_and_starts_nothing(joe_model_path, tmp_path):
     assert eng.voice_identity(None) == first
 
 
+def test_the_service_keys_piper_speech_by_the_voice_model_and_system_speech_by_the_engine():
+    """The contract is a Protocol (PerVoiceIdentity), not a getattr: piper states it, system does not."""
+    from voicecoach.speech.cache import speech_key
+    from voicecoach.speech.engine import PerVoiceIdentity
+    from voicecoach.speech.service import SpeechService
+    from voicecoach.speech.system import SystemEngine
+
+    eng = piper.PiperEngine()
+    assert isinstance(eng, PerVoiceIdentity)
+    service = SpeechService(eng, voice=None, rate_wpm=150, cache=None)
+    assert service.key("Rest.") == speech_key(eng.voice_identity(None), None, 150, "Rest.")
+    system = SystemEngine()
+    try:
+        assert not isinstance(system, PerVoiceIdentity)
+        service = SpeechService(system, voice=None, rate_wpm=150, cache=None)
+        assert service.key("Rest.") == speech_key(system.identity(), None, 150, "Rest.")
+    finally:
+        system.close()
+
+
 def test_identity_covers_the_trim_recipe(monkeypatch):
     # The cache keeps trimmed audio: a new trim recipe must not reuse old entries.
     first = piper.PiperEngine().identity()

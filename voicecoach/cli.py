@@ -476,7 +476,7 @@ def _auto_level(script: str) -> str | None:
 @cli.command()
 def devices() -> None:
     """List the sound output devices."""
-    from voicecoach.playback.player import list_devices
+    from voicecoach.playback.devices import list_devices
 
     devs = list_devices()
     if not devs:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # numpy only for the annotation: a warm `plan` never imports numpy
     import numpy as np
@@ -50,3 +50,14 @@ class SpeechEngine(Protocol):
     def synthesize(self, text: str, *, voice: str | None, rate_wpm: int) -> SpeechAudio: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PerVoiceIdentity(Protocol):
+    """An engine whose voices are separate models (``piper``): each voice has its own identity.
+
+    ``voice_identity(voice)`` then goes into the speech-cache key instead of
+    ``identity()``, so replacing one voice's model does not re-key the others.
+    """
+
+    def voice_identity(self, voice: str | None) -> str: ...

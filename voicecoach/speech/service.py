@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from voicecoach.errors import EngineStartError, PhraseError, SpeechError, VoiceError
 from voicecoach.speech import long_text
 from voicecoach.speech.cache import EntryInfo, SpeechCache, speech_key
-from voicecoach.speech.engine import SpeechAudio, SpeechEngine
+from voicecoach.speech.engine import PerVoiceIdentity, SpeechAudio, SpeechEngine
 
 ENGINE_NAMES = ("system", "piper")
 PARALLEL_MIN_UTTERANCES = 16  # below this a second worker costs more to start than it saves
@@ -45,10 +45,12 @@ class SpeechService:
         self.voice = voice
         self.rate_wpm = int(rate_wpm)
         self.cache = cache
-        # An engine may name each voice's own model (piper: voice_identity);
+        # An engine may name each voice's own model (piper: PerVoiceIdentity);
         # otherwise the engine's identity plus the voice string is the key.
-        voice_identity = getattr(engine, "voice_identity", None)
-        self._identity = voice_identity(voice) if callable(voice_identity) else engine.identity()
+        if isinstance(engine, PerVoiceIdentity):
+            self._identity = engine.voice_identity(voice)
+        else:
+            self._identity = engine.identity()
         self.max_piece_chars = long_text.max_piece_chars(self.rate_wpm)
         self._lock = threading.Lock()
         self._join_pauses: dict[str, int] = {}  # join kind -> pause in samples (long phrases)

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 
@@ -23,21 +22,15 @@ import soundfile as sf
 from scipy.signal import correlate
 
 from voicecoach.errors import PlaybackError, UsageError
-from voicecoach.language.plan import Event, Plan, Section
-from voicecoach.language.script import Settings
-from voicecoach.playback.keys import KeyReader, StatusLine, parse_keys
-from voicecoach.playback.player import (
-    Loudness,
-    SectionNavigator,
-    play_plan,
-    resume_sample,
-    ui_sounds,
-)
+from voicecoach.language.plan import Plan
+from voicecoach.playback.gain import LiveGain
+from voicecoach.playback.player import play_plan
+from voicecoach.playback.uisounds import ui_sounds
 from voicecoach.sound.palette import load_palette
 
-from .play_driver import RATE, speech_lookup, two_sections, with_lead_in
-from .pty_process import PtyProcess
-from .pulse import REPO, Recorder, pulse_server, start_pulse  # noqa: F401
+from ..play_driver import RATE, speech_lookup, two_sections, with_lead_in
+from ..pty_process import PtyProcess
+from ..pulse import REPO, Recorder, pulse_server, start_pulse  # noqa: F401
 
 PALETTE = load_palette(None)
 SILENCE = 1e-3  # recorded frames quieter than this are silence
@@ -120,7 +113,7 @@ def phrase(
 
 def warm_loudness(plan: Plan) -> None:
     """Measure (and cache) the plan's loudness, as an earlier play or export would have."""
-    loud = Loudness.measure(plan, speech_lookup, PALETTE)
+    loud = LiveGain.measure(plan, speech_lookup, PALETTE)
     assert loud.wait(60)
     assert loud.error is None
 
@@ -281,8 +274,8 @@ def test_pause_and_resume_from_the_start_of_the_cut_phrase(
     assert locate(x[start_frame - 50 : start_frame + head + 50], a[skip:head])[1] > MATCH
     # "paused" is said (here: the default two-note cue), then silence until the resume key
     p0, p1 = rec.frame_at_time(t_pause), rec.frame_at_time(t_pause + 1.0)
-    paused_cue = ui_sounds(PALETTE, RATE)["paused"]
-    assert locate(x[p0:p1], paused_cue)[1] > 0.9
+    paused_sound = ui_sounds(PALETTE, RATE)["paused"]
+    assert locate(x[p0:p1], paused_sound)[1] > 0.9
     quiet = x[rec.frame_at_time(t_pause + 1.0) : rec.frame_at_time(t_resume)]
     assert len(quiet) > 0.3 * RATE and np.max(np.abs(quiet)) < SILENCE
     # after resuming, phrase a plays whole, from its start, once
@@ -478,107 +471,6 @@ def test_start_outside_the_plan_is_a_usage_error(two_sections_ref):
         )
 
 
-# ---- pure parts: where to resume, keys, the status line -------------------------------------------
-
-
-def _breathing_plan() -> Plan:
-    sr = RATE
-    ev = [
-        Event("speech", 0, sr, 1, text="lie down", speech_key="a"),
-        Event("breathe", 2 * sr, 14 * sr, 2),
-    ]
-    for c in range(2):  # two cycles of 4-2 (in, out) from 2 s
-        s = 2 * sr + c * 6 * sr
-        ev.append(Event("tone", s, s + 4 * sr, 2, tone="inhale"))
-        ev.append(Event("tone", s + 4 * sr, s + 6 * sr, 2, tone="exhale"))
-    ev.append(Event("speech", 2 * sr, int(2.8 * sr), 2, text="breathe in", speech_key="b"))
-    ev.append(Event("hold", 14 * sr, 20 * sr, 3))
-    ev.sort(key=lambda e: (e.start_sample, e.end_sample))
-    return Plan("b", sr, 20 * sr, (Section("S", 0, 20 * sr, 1),), tuple(ev), Settings(title="b"))
-
-
-@pytest.mark.parametrize(
-    ("at_s", "expected_s"),
-    [
-        (0.5, 0.0),  # inside a phrase: its start
-        (1.5, 1.5),  # in a pause: right there
-        (2.5, 2.0),  # inside the guided first cycle (and its phrase): the cycle's start
-        (7.0, 2.0),  # exhale of the first cycle
-        (9.0, 8.0),  # second cycle
-        (16.0, 16.0),  # in a hold after the breathing: right there
-    ],
-)
-def test_resume_point(at_s, expected_s):
-    plan = _breathing_plan()
-    assert resume_sample(plan, int(at_s * RATE)) == int(expected_s * RATE)
-
-
-@pytest.mark.parametrize(
-    ("data", "keys", "left"),
-    [
-        (b" ", ["space"], b""),
-        (b"nNpPqQ", ["n", "n", "p", "p", "q", "q"], b""),
-        (b"\x1b[A\x1b[B\x1b[C\x1b[D", ["up", "down", "right", "left"], b""),
-        (b"\x1bOA", ["up"], b""),
-        (b"\x1b", [], b"\x1b"),  # maybe an arrow key still arriving
-        (b"\x1b[", [], b"\x1b["),
-        (b"\x1bx", ["esc"], b""),
-        (b"\x1b[5~ ", ["space"], b""),  # Page Up: ignored
-        (b"\x03", ["ctrl-c"], b""),
-        (b"zz9", [], b""),
-    ],
-)
-def test_parse_keys(data, keys, left):
-    assert parse_keys(data) == (keys, left)
-
-
-def test_key_reader_on_a_pty_restores_the_terminal():
-    master, slave = os.openpty()
-    try:
-        before = termios.tcgetattr(slave)
-        with KeyReader(slave) as keys:
-            during = termios.tcgetattr(slave)
-            assert not during[3] & termios.ICANON and not during[3] & termios.ECHO
-            assert during[3] & termios.ISIG  # Ctrl-C still interrupts
-            os.write(master, b" \x1b[C")
-            assert keys.read(1.0) == ["space", "right"]
-            os.write(master, b"\x1b")  # a lone Esc: reported after a short wait
-            assert keys.read(1.0) == ["esc"]
-            assert keys.read(0.01) == []
-        assert termios.tcgetattr(slave) == before
-    finally:
-        os.close(master)
-        os.close(slave)
-
-
-def _read_all(fd: int, quiet_s: float = 0.2) -> bytes:
-    """Everything readable on ``fd`` until it stays quiet for ``quiet_s`` (a pty delivers in pieces)."""
-    import select
-
-    data = b""
-    while select.select([fd], [], [], quiet_s)[0]:
-        data += os.read(fd, 1000)
-    return data
-
-
-def test_status_line_rewrites_in_place_on_a_terminal_and_stays_quiet_when_asked():
-    master, slave = os.openpty()
-    try:
-        out = os.fdopen(slave, "w", closefd=False)
-        line = StatusLine(out)
-        line.show("playing 0:01")
-        line.show("playing 0:01")  # unchanged: not redrawn
-        line.show("playing 0:02")
-        line.clear()
-        StatusLine(out, quiet=True).show("hidden")
-        out.flush()
-        data = _read_all(master)
-        assert data == b"\rplaying 0:01\x1b[K\rplaying 0:02\x1b[K\r\x1b[K"
-    finally:
-        os.close(master)
-        os.close(slave)
-
-
 # ---- end to end: a real script, compiled, spoken by eSpeak NG ------------------------------------
 
 TINY_SCRIPT = """---
@@ -634,34 +526,3 @@ def test_a_render_failure_is_reported_not_hidden(pulse_server):
     from voicecoach.errors import RenderError
 
     assert isinstance(info.value, RenderError)
-
-
-# ---- section navigation (no sound server needed) ------------------------------------------------
-
-LATENCY = 4410  # what the heard position lags behind right after a jump
-
-
-def test_quick_presses_count_against_the_section_jumped_to():
-    """Three quick rights move three sections; the heard position lagging by the latency is no matter."""
-    nav = SectionNavigator([0, 100_000, 200_000, 300_000, 400_000])
-    heard = 50_000
-    for expected in (100_000, 200_000, 300_000):
-        target = nav.next(heard)
-        assert target == expected
-        nav.moved_to(target)
-        heard = target - LATENCY  # what position_sample() says just after the jump
-    nav.moved_to(400_000)
-    assert nav.next(400_000 - LATENCY) is None  # the last section: an edge cue, no jump
-
-
-def test_two_quick_backs_from_a_section_land_on_the_one_before():
-    starts = [0, 100_000, 200_000, 300_000]  # Arrive, left side, right side, rest
-    nav = SectionNavigator(starts, double_press_s=1.5)
-    heard = 250_000  # in "right side"
-    first = nav.back(heard, now_s=10.0)
-    assert first == 200_000  # start of this section
-    nav.moved_to(first)
-    second = nav.back(first - LATENCY, now_s=10.5)
-    assert second == 100_000  # the previous section, not two back
-    nav.moved_to(second)
-    assert nav.back(second - LATENCY, now_s=20.0) == 100_000  # a slow press: start of this one

@@ -18,15 +18,12 @@ import subprocess
 import sys
 import termios
 import time
-import unicodedata
 
 import numpy as np
 import pytest
 
-from voicecoach.playback.keys import Status
-
-from .pty_process import PtyProcess
-from .pulse import REPO, Recorder, pulse_server  # noqa: F401
+from ..pty_process import PtyProcess
+from ..pulse import REPO, Recorder, pulse_server  # noqa: F401
 from .test_playback import (
     SILENCE,
     PtyPlayer,
@@ -211,40 +208,6 @@ def test_play_status_line_fits_a_narrow_terminal(pulse_server, tmp_path):
         assert len(line) <= 39, line
         assert re.search(r"\d:\d\d left", line), line  # never cut mid-number
         assert re.match(r"playing 0:0\d/0:09", line), line
-
-
-def test_status_text_keeps_the_numbers_and_shortens_the_words():
-    status = Status(
-        head="playing 1:23/30:00",
-        section="Right side of the neck and the shoulder blades",
-        cue='"Breathe in slowly and let the shoulder blades slide down..."',
-        left="28:37 left",
-        extras=("vol -6 dB", "(measuring loudness...)"),
-    )
-    full = status.text()
-    assert full == (
-        'playing 1:23/30:00  Right side of the neck and the shoulder blades  | "Breathe in '
-        'slowly and let the shoulder blades slide down..." | 28:37 left  vol -6 dB  '
-        "(measuring loudness...)"
-    )
-    assert status.text(300) == full
-    for width in (120, 80, 60, 40, 30):
-        line = status.text(width)
-        assert len(line) <= width - 1, (width, line)
-        assert line.startswith("playing 1:23/30:00") and "28:37 left" in line, (width, line)
-    assert "Right side" in status.text(80) and "…" in status.text(80)
-    assert "vol -6 dB" in status.text(80)
-    assert status.text(10) == "playing 1"  # narrower than the numbers: cut, as a last resort
-
-
-def test_status_text_measures_escaped_and_wide_characters():
-    status = Status(
-        head="playing 0:01/0:10", section="\u5de6\u5074" * 10, cue='"\x9b2J"', left="0:09 left"
-    )
-    line = status.text(50)
-    assert "\x9b" not in line and "0:09 left" in line
-    wide = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
-    assert wide <= 49, line
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

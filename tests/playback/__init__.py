@@ -1,0 +1,1 @@
+"""Tests of voicecoach.playback: the pure parts without a sound server, the live ones through PulseAudio."""
