@@ -28,7 +28,7 @@ from voicecoach.sound.loudness import CACHE_VERSION, MAX_TRUE_PEAK_DBTP, TARGET_
 from voicecoach.sound.palette import load_palette
 from voicecoach.speech.engine import SpeechAudio
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 needs_ffmpeg = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
     reason="ffmpeg/ffprobe are not installed",
@@ -543,7 +543,7 @@ def child_export(out: str, flag: str) -> None:
 
 def _start_child(target: Path, flag: Path) -> subprocess.Popen:
     code = (
-        f"from tests.test_export import child_export; child_export({str(target)!r}, {str(flag)!r})"
+        f"from tests.export.test_export import child_export; child_export({str(target)!r}, {str(flag)!r})"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
