@@ -286,7 +286,7 @@ def export(
 ) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
     from voicecoach.export import jobs as export_jobs
-    from voicecoach.export.writer import format_for, names_audio_file
+    from voicecoach.export.formats import format_for, names_audio_file
 
     if output and fmt and len(scripts) == 1 and not Path(output).is_dir():
         format_for(output, fmt)  # a format that contradicts the name: refused before any work

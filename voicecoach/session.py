@@ -189,7 +189,8 @@ class Session:
         progress: Any = None,
     ) -> ExportResult:
         """Render the session to an audio file (atomically). Returns an ``ExportResult``."""
-        from voicecoach.export.writer import export_plan, format_for
+        from voicecoach.export.formats import format_for
+        from voicecoach.export.writer import export_plan
 
         target = default_output_path(self.path, out, fmt)
         chosen = format_for(target, fmt)

@@ -197,10 +197,10 @@ def test_a_part_of_a_living_process_is_kept(tmp_path, writer):
 def held_export(out: str, flag: str, go: str) -> None:
     """Run in a child process: export, holding still after the first block until ``go`` exists."""
     from tests.export.test_export import make_plan, speech_lookup
-    from voicecoach.export import writer as export_mod
+    from voicecoach.export import encoder as encoder_mod
     from voicecoach.sound.palette import load_palette
 
-    real = export_mod._write_block
+    real = encoder_mod._write_block
 
     def held(f, block):
         real(f, block)
@@ -209,7 +209,7 @@ def held_export(out: str, flag: str, go: str) -> None:
         while not Path(go).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    export_mod._write_block = held
+    encoder_mod._write_block = held
     export_plan(make_plan(), speech_lookup, out, palette=load_palette(None))
 
 
