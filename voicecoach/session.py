@@ -29,6 +29,7 @@ from voicecoach.errors import (
     UsageError,
     VoiceError,
 )
+from voicecoach.export.formats import OPUS_SAMPLE_RATE
 from voicecoach.language.plan import Plan
 from voicecoach.language.script import ENGINES, LEVELS, Script
 from voicecoach.library import resolve_script
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from voicecoach.language.compiler import SpeechLengths
     from voicecoach.sound.palette import Palette
     from voicecoach.speech import SpeechService
-
-OPUS_SAMPLE_RATE = 48_000
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from voicecoach.errors import UsageError
 FORMATS = ("wav", "flac", "ogg", "mp3", "opus")
 LOSSY_FORMATS = ("ogg", "mp3", "opus")  # a listener hears the decoded file: it is measured again
 OPUS_SAMPLE_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
+OPUS_SAMPLE_RATE = 48_000  # an Opus export's rate unless one is asked for (Opus decodes at 48 kHz)
 
 _EXTENSIONS = {
     ".wav": "wav",
