@@ -1,6 +1,6 @@
 """Atomic files: written under a temporary name beside the target, renamed over it when complete.
 
-Every file voicecoach writes goes through here, in one of two ways:
+A file that replaces a target (or takes a new name) is written here, in one of two ways:
 
 - ``replacing(target)``: one file (a cache entry, a new script): a context
   manager giving a binary file on a fresh ``mkstemp`` temporary file beside
