@@ -28,12 +28,15 @@ import click
 
 from voicecoach import __version__
 from voicecoach.errors import Diagnostic, ScriptError, UsageError, VoicecoachError
+from voicecoach.export.formats import FORMATS, OPUS_SAMPLE_RATE
+from voicecoach.export.jobs import MAX_JOBS
 from voicecoach.printable import printable, printable_json
-from voicecoach.units import format_clock
+from voicecoach.speech.service import ENGINE_NAMES
+from voicecoach.units import DEFAULT_SAMPLE_RATE, format_clock, seconds_to_samples
 
 LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
 PLAY_LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep", "auto"])
-ENGINE_CHOICE = click.Choice(["system", "piper"])
+ENGINE_CHOICE = click.Choice(ENGINE_NAMES)
 
 
 def _echo(message: str = "", **kwargs) -> None:
@@ -206,7 +209,7 @@ def check(scripts, level, voice, rate_wpm, engine, as_json) -> None:
 @click.option(
     "--sample-rate",
     type=int,
-    default=44100,
+    default=DEFAULT_SAMPLE_RATE,
     show_default=True,
     help="Sample rate of the plan's times.",
 )
@@ -287,7 +290,7 @@ def _print_plan_table(p) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["wav", "flac", "ogg", "mp3", "opus"]),
+    type=click.Choice(FORMATS),
     help="Audio format (default: from the file extension, else wav).",
 )
 @click.option(
@@ -296,12 +299,12 @@ def _print_plan_table(p) -> None:
 @click.option(
     "--sample-rate",
     type=int,
-    help="Output sample rate in Hz (default 44100; opus is always 48000).",
+    help=f"Output sample rate in Hz (default {DEFAULT_SAMPLE_RATE}; opus is always {OPUS_SAMPLE_RATE}).",
 )
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, MAX_JOBS),
     default=None,
     help="Scripts rendered in parallel (default: number of cores).",
 )
@@ -312,7 +315,7 @@ def export(
 ) -> None:
     """Export sessions to audio files (WAV, FLAC, OGG, MP3, Opus) with tags and chapters."""
     from voicecoach.export import jobs as export_jobs
-    from voicecoach.export.writer import format_for, names_audio_file
+    from voicecoach.export.formats import format_for, names_audio_file
 
     if output and fmt and len(scripts) == 1 and not Path(output).is_dir():
         format_for(output, fmt)  # a format that contradicts the name: refused before any work
@@ -372,7 +375,7 @@ def _parse_from(value: str | None, plan) -> int:
     v = value.strip()
     seconds = _parse_time(v)
     if seconds is not None:
-        start = int(round(seconds * plan.sample_rate))
+        start = seconds_to_samples(seconds, plan.sample_rate)
         if start >= plan.duration_samples:
             raise UsageError(
                 f"--from {value}: the session lasts only {format_clock(plan.duration_s)}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,24 +165,12 @@ def write_new_script(name: str, folder: Path | None = None, *, force: bool = Fal
         raise LibraryError(f"{target} already exists; choose another name or pass --force")
     title = target_name.replace("-", " ").replace("_", " ").strip().capitalize() or "My session"
     text = _TEMPLATE.read_text(encoding="utf-8").replace("{{title}}", title)
-    tmp: Path | None = None
+    from voicecoach.storage.atomic import replacing
+
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         # a new file of its own (O_EXCL), never one a predictable name could point elsewhere
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        tmp = Path(name)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
+        with replacing(target, durable=False, private=False) as f:
+            f.write(text.replace("\n", os.linesep).encode("utf-8"))  # as a text-mode write
     except OSError as e:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
         raise LibraryError(f"cannot write {target}: {e.strerror or e}") from e
     return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -29,6 +29,7 @@ from voicecoach.errors import (
     UsageError,
     VoiceError,
 )
+from voicecoach.export.formats import OPUS_SAMPLE_RATE
 from voicecoach.language.plan import Plan
 from voicecoach.language.script import ENGINES, LEVELS, Script
 from voicecoach.library import resolve_script
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
     from voicecoach.language.compiler import SpeechLengths
     from voicecoach.sound.palette import Palette
     from voicecoach.speech import SpeechService
-
-OPUS_SAMPLE_RATE = 48_000
 
 
 @dataclass(frozen=True)
@@ -198,7 +197,8 @@ class Session:
         progress: Any = None,
     ) -> ExportResult:
         """Render the session to an audio file (atomically). Returns an ``ExportResult``."""
-        from voicecoach.export.writer import export_plan, format_for
+        from voicecoach.export.formats import format_for
+        from voicecoach.export.writer import export_plan
 
         target = default_output_path(self.path, out, fmt)
         chosen = format_for(target, fmt)

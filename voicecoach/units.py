@@ -32,6 +32,19 @@ def samples_to_seconds(samples: int, sample_rate: int) -> float:
     return samples / sample_rate
 
 
+def samples_to_ms(samples: int, sample_rate: int) -> int:
+    """Samples to whole milliseconds, rounded half up (integer arithmetic: exact at any length)."""
+    return (samples * 1000 + sample_rate // 2) // sample_rate
+
+
+def format_timestamp_ms(ms: int) -> str:
+    """``HH:MM:SS.mmm``: the time stamp of WebVTT cues and of Vorbis chapter comments."""
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, milli = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{milli:03d}"
+
+
 def format_clock(seconds: float) -> str:
     """``75.3`` -> ``'1:15'``; ``3725`` -> ``'1:02:05'``."""
     total = int(seconds)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.test_export import make_plan, speech_lookup
+from tests.export.test_export import make_plan, speech_lookup
 from voicecoach.export.writer import export_plan
 from voicecoach.sound import render as render_mod
 from voicecoach.sound.palette import load_palette

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from voicecoach.units import format_timestamp_ms, samples_to_ms
+
 
 def vtt_timestamp(samples: int, sample_rate: int) -> str:
     """``HH:MM:SS.mmm`` for a sample position (milliseconds rounded half up)."""
-    ms = (samples * 1000 + sample_rate // 2) // sample_rate
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, milli = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{milli:03d}"
+    return format_timestamp_ms(samples_to_ms(samples, sample_rate))
 
 
 def _cue_text(text: str) -> str:
@@ -42,12 +40,3 @@ def webvtt_text(plan) -> str:
 def captions_path_for(audio_path: str | os.PathLike) -> Path:
     """The captions file beside an audio file: same stem, ``.vtt``."""
     return Path(audio_path).with_suffix(".vtt")
-
-
-def write_captions(plan, path: str | os.PathLike) -> Path:
-    """Write the plan's WebVTT captions to ``path`` atomically; returns the path."""
-    from voicecoach.storage.atomic import atomic_write_text
-
-    target = Path(path)
-    atomic_write_text(target, webvtt_text(plan))
-    return target

@@ -14,8 +14,6 @@ workers at once instead of waiting for their exports to finish.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import multiprocessing as mp
 import os
 import queue
 import signal
@@ -23,7 +21,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,7 +28,14 @@ from voicecoach._children import safe_import_path
 from voicecoach.errors import VoicecoachError
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from voicecoach.export.writer import ExportResult
+
+# (multiprocessing, concurrent.futures and ctypes are imported where used: the CLI imports this
+# module at start-up for MAX_JOBS)
+
+MAX_JOBS = 64  # the most ``voicecoach export --jobs`` accepts
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ def _die_with_parent(parent_pid: int) -> None:
     """Pool initializer: end this worker when the process that started it ends."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     if sys.platform.startswith("linux"):
+        import ctypes
+
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -200,6 +206,9 @@ def run(
             if bar:
                 bar.close()
         return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
     ctx = mp.get_context("spawn")
     manager = None
     pool = None

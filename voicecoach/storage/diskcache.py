@@ -40,7 +40,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from voicecoach.errors import UsageError
-from voicecoach.storage.resources import cache_root, new_cache_temp
+from voicecoach.storage.resources import cache_root
 
 if TYPE_CHECKING:
     import numpy as np  # imported where arrays are read or written: a warm `plan` needs no numpy
@@ -223,24 +223,17 @@ def discard(path: Path) -> None:
 
 
 def write_atomic(path: Path, chunks: list[bytes] | tuple[bytes, ...]) -> None:
-    """Write an entry: room reserved under the cap, a private temporary file renamed over it.
+    """Write an entry: room reserved under the cap, then ``atomic.replacing`` (not durable: remade if lost).
 
     Never raises ``OSError`` (no cache is only slower).
     """
+    from voicecoach.storage.atomic import replacing  # here: a warm `plan` writes nothing
+
     if not reserve(sum(len(c) for c in chunks)):
         return
-    try:
-        fd, tmp = new_cache_temp(path)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    with contextlib.suppress(OSError), replacing(path, durable=False) as f:
+        for chunk in chunks:
+            f.write(chunk)
 
 
 # Arrays (tones, prepared speech), little-endian:

@@ -59,17 +59,10 @@ def data_root() -> Path:
 
 
 def new_cache_temp(target: Path) -> tuple[int, Path]:
-    """A new temporary file beside cache entry ``target``, for writing then renaming over it.
+    """``storage.atomic.new_temp_beside``: the name ``sound/loudness.py`` (limiter spans) imports."""
+    from voicecoach.storage.atomic import new_temp_beside
 
-    ``(fd, path)``, opened for writing. Made with ``mkstemp`` (O_EXCL, mode
-    0600, a random name) like the speech cache: never a file or link that was
-    already there. The folder is made if missing; raises ``OSError``.
-    """
-    import tempfile
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    return fd, Path(name)
+    return new_temp_beside(target)
 
 
 def clear_derived_caches() -> int:

@@ -241,6 +241,6 @@ def test_plan_without_svg_does_not_import_matplotlib(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert proc.stderr.strip().splitlines()[-1] == "False 0"

@@ -18,9 +18,11 @@ import soundfile as sf
 
 from tests.meters import ffmpeg_ebur128
 from voicecoach.errors import ExportError, UsageError
+from voicecoach.export import encoder as encoder_mod
 from voicecoach.export import writer as export_mod
 from voicecoach.export.captions import webvtt_text
-from voicecoach.export.writer import FORMATS, export_plan, format_for
+from voicecoach.export.formats import FORMATS, format_for
+from voicecoach.export.writer import export_plan
 from voicecoach.language.plan import Event, Plan, Section
 from voicecoach.language.script import Settings
 from voicecoach.sound import limiter, normalise
@@ -29,7 +31,7 @@ from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
 from voicecoach.sound.palette import load_palette
 from voicecoach.speech.engine import SpeechAudio
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 needs_ffmpeg = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
     reason="ffmpeg/ffprobe are not installed",
@@ -397,12 +399,20 @@ def test_measurement_is_shared_between_play_and_export(tmp_path, monkeypatch):
     path = cache_path(plan, palette)
     assert cached_measurement(path) is not None
 
-    def no_measuring_pass(*args, **kwargs):
-        raise AssertionError("export measured again what play had measured")
+    measuring_passes = []
+    real_measure_blocks = normalise.measure_blocks
+
+    def counted(*args, **kwargs):
+        measuring_passes.append(1)
+        return real_measure_blocks(*args, **kwargs)
 
     # (counting passes cannot tell: a limited write may be followed by a correcting one)
-    monkeypatch.setattr(export_mod, "measure_blocks", no_measuring_pass)
+    monkeypatch.setattr(normalise, "measure_blocks", counted)  # its defining module
+    other = make_plan(extra_silence_s=1.0)  # audio nobody measured: export measures it here
+    export_plan(other, speech_lookup, tmp_path / "other.wav", palette=palette)
+    assert measuring_passes == [1]  # so the spy sees export's measuring pass
     result = export_plan(plan, speech_lookup, tmp_path / "a.wav", palette=palette)
+    assert measuring_passes == [1], "export measured again what play had measured"
     assert not result.loudness_cached  # the write itself was measured
     assert result.integrated_lufs == pytest.approx(TARGET_LUFS, abs=0.5)
     assert set(read_cache(path)["decisions"]) == {"play", "export-lossless"}
@@ -477,7 +487,7 @@ def test_pcm16_conversion_is_libsndfiles_bit_for_bit(tmp_path):
     x[6000] = [1.0, -1.0]
     sf.write(tmp_path / "ref.wav", x, 44_100, subtype="PCM_16")
     reference, _ = sf.read(tmp_path / "ref.wav", dtype="int16")
-    np.testing.assert_array_equal(export_mod.pcm16(x), reference)
+    np.testing.assert_array_equal(encoder_mod.pcm16(x), reference)
 
 
 # ---- atomic writes -------------------------------------------------------------------------------
@@ -493,7 +503,7 @@ def test_full_disk_leaves_old_file_untouched(tmp_path, monkeypatch):
     target = tmp_path / "out.flac"
     target.write_bytes(OLD_BYTES)
     calls = tmp_path / "calls"  # a file: the writing may happen in a forked process
-    real = export_mod._write_block
+    real = encoder_mod._write_block
 
     def failing(f, block):
         with open(calls, "a") as log:
@@ -502,7 +512,7 @@ def test_full_disk_leaves_old_file_untouched(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(f, block)
 
-    monkeypatch.setattr(export_mod, "_write_block", failing)
+    monkeypatch.setattr(encoder_mod, "_write_block", failing)
     with pytest.raises(ExportError) as e:
         export_plan(make_plan(), speech_lookup, target, palette=load_palette(None), captions=True)
     assert str(e.value).startswith(f"disk full writing {target}")
@@ -519,7 +529,7 @@ def test_ctrl_c_leaves_old_file_untouched(tmp_path, monkeypatch):
     def interrupted(f, block):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export_mod, "_write_block", interrupted)
+    monkeypatch.setattr(encoder_mod, "_write_block", interrupted)
     with pytest.raises(KeyboardInterrupt):
         export_plan(make_plan(), speech_lookup, target, palette=load_palette(None))
     assert target.read_bytes() == OLD_BYTES
@@ -528,14 +538,14 @@ def test_ctrl_c_leaves_old_file_untouched(tmp_path, monkeypatch):
 
 def child_export(out: str, flag: str) -> None:
     """Run in a child process: export slowly, touching ``flag`` once audio is being written."""
-    real = export_mod._write_block
+    real = encoder_mod._write_block
 
     def slow(f, block):
         real(f, block)
         Path(flag).touch()
         time.sleep(0.05)
 
-    export_mod._write_block = slow
+    encoder_mod._write_block = slow
     try:
         export_plan(make_plan(extra_silence_s=20.0), speech_lookup, out, palette=load_palette(None))
     except ExportError as e:
@@ -544,9 +554,7 @@ def child_export(out: str, flag: str) -> None:
 
 
 def _start_child(target: Path, flag: Path) -> subprocess.Popen:
-    code = (
-        f"from tests.test_export import child_export; child_export({str(target)!r}, {str(flag)!r})"
-    )
+    code = f"from tests.export.test_export import child_export; child_export({str(target)!r}, {str(flag)!r})"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=REPO,

@@ -174,7 +174,7 @@ def test_export_refuses_a_format_that_contradicts_the_extension(tmp_path, capsys
 
 @pytest.mark.parametrize("name,fmt", [("wd.oga", "ogg"), ("wd.MP3", "mp3"), ("wd.audio", "wav")])
 def test_export_accepts_a_format_that_agrees_with_the_name(tmp_path, name, fmt):
-    from voicecoach.export.writer import format_for
+    from voicecoach.export.formats import format_for
 
     assert format_for(tmp_path / name, fmt) == fmt
 

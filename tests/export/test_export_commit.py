@@ -23,7 +23,7 @@ from voicecoach.export.writer import export_plan
 from voicecoach.storage import atomic as atomic_mod
 from voicecoach.storage.atomic import clean_stale_parts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = """---
 title: {title}
@@ -196,11 +196,11 @@ def test_a_part_of_a_living_process_is_kept(tmp_path, writer):
 
 def held_export(out: str, flag: str, go: str) -> None:
     """Run in a child process: export, holding still after the first block until ``go`` exists."""
-    from tests.test_export import make_plan, speech_lookup
-    from voicecoach.export import writer as export_mod
+    from tests.export.test_export import make_plan, speech_lookup
+    from voicecoach.export import encoder as encoder_mod
     from voicecoach.sound.palette import load_palette
 
-    real = export_mod._write_block
+    real = encoder_mod._write_block
 
     def held(f, block):
         real(f, block)
@@ -209,14 +209,14 @@ def held_export(out: str, flag: str, go: str) -> None:
         while not Path(go).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    export_mod._write_block = held
+    encoder_mod._write_block = held
     export_plan(make_plan(), speech_lookup, out, palette=load_palette(None))
 
 
 def test_a_running_exports_part_survives_another_export_into_the_folder(tmp_path, writer):
     target, flag, go = tmp_path / "slow.wav", tmp_path / "writing", tmp_path / "go"
     code = (
-        "from tests.test_export_commit import held_export; "
+        "from tests.export.test_export_commit import held_export; "
         f"held_export({str(target)!r}, {str(flag)!r}, {str(go)!r})"
     )
     proc = subprocess.Popen(

@@ -1,0 +1,1 @@
+"""Tests of voicecoach.storage: atomic files and the checked cache entries."""
