@@ -38,6 +38,7 @@ from typing import Protocol
 
 from voicecoach.errors import Diagnostic, PhraseError, ScriptError
 from voicecoach.language import phrases
+from voicecoach.language.limits import MAX_DIRECTIVE_S, MAX_SESSION_S
 from voicecoach.language.plan import Event, Plan, Section
 from voicecoach.language.script import (
     Bell,
@@ -64,8 +65,6 @@ from voicecoach.units import (
     seconds_to_samples,
 )
 
-MAX_SESSION_S = 4 * 3600  # whole session
-MAX_DIRECTIVE_S = 3600  # any one directive
 DEFAULT_COUNT = 5  # a hold counts its last five seconds
 HALFWAY_MIN_S = 30.0  # "halfway" only for holds this long or longer
 TEN_LEFT_MIN_S = 20.0  # "ten seconds" only for holds this long or longer
