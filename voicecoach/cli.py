@@ -26,10 +26,12 @@ import click
 
 from voicecoach import __version__
 from voicecoach.errors import Diagnostic, ScriptError, UsageError, VoicecoachError
+from voicecoach.language.limits import RATE_RANGE_WPM
+from voicecoach.language.script import LEVELS
 from voicecoach.printable import printable, printable_json
 from voicecoach.units import format_clock
 
-LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
+LEVEL_CHOICE = click.Choice(LEVELS)
 ENGINE_CHOICE = click.Choice(["system", "piper"])
 
 
@@ -52,7 +54,7 @@ def _session_options(f):
     f = click.option(
         "--rate",
         "rate_wpm",
-        type=click.IntRange(80, 450),
+        type=click.IntRange(*RATE_RANGE_WPM),
         help="Speaking rate in words per minute as heard (default: the script's, else 140).",
     )(f)
     f = click.option(

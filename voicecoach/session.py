@@ -29,6 +29,7 @@ from voicecoach.errors import (
     UsageError,
     VoiceError,
 )
+from voicecoach.language.limits import RATE_RANGE_WPM
 from voicecoach.language.plan import Plan
 from voicecoach.language.script import ENGINES, LEVELS, Script
 from voicecoach.library import resolve_script
@@ -58,8 +59,11 @@ class Overrides:
             raise UsageError(f"level must be one of {', '.join(LEVELS)}, not {self.level!r}")
         if self.engine is not None and self.engine not in ENGINES:
             raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
-        if self.rate_wpm is not None and not 80 <= self.rate_wpm <= 450:
-            raise UsageError(f"rate must be 80 to 450 words per minute, not {self.rate_wpm}")
+        low_wpm, high_wpm = RATE_RANGE_WPM
+        if self.rate_wpm is not None and not low_wpm <= self.rate_wpm <= high_wpm:
+            raise UsageError(
+                f"rate must be {low_wpm} to {high_wpm} words per minute, not {self.rate_wpm}"
+            )
         if self.lead_in_s is not None and not 0 <= self.lead_in_s <= 600:
             raise UsageError(f"lead-in must be 0 to 600 seconds, not {self.lead_in_s}")
 
