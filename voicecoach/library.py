@@ -16,8 +16,6 @@ from pathlib import Path
 from voicecoach.errors import LibraryError, UsageError
 from voicecoach.storage.resources import builtin_scripts_dir
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
 
 def builtin_names() -> list[str]:
     """Names of the built-in sessions, sorted."""
