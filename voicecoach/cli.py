@@ -552,7 +552,8 @@ def list_(as_json, engine, max_length, level) -> None:
     Lengths show at once; where the speech is not synthesised yet they are estimated
     from the speaking rate and marked with ~.
     """
-    from voicecoach.library import builtin_names, session_info
+    from voicecoach.library import builtin_names
+    from voicecoach.session import session_info
 
     limit_s = _duration_option(max_length, "--max")
     infos = [session_info(n, engine=engine) for n in builtin_names()]
@@ -589,7 +590,7 @@ def list_(as_json, engine, max_length, level) -> None:
 @click.option("--engine", type=ENGINE_CHOICE, help="Engine whose speech lengths to use.")
 def show(name, as_json, engine) -> None:
     """One session: what it is for, its sections, its length at each level, equipment."""
-    from voicecoach.library import session_info
+    from voicecoach.session import session_info
 
     info = session_info(name, engine=engine)
     if as_json:
