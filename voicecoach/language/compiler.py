@@ -447,7 +447,10 @@ class _Builder:
             if count > phrases.MAX_COUNT:
                 self.errors.append(
                     _diagnostic(
-                        item.loc, "error", "hold can count at most the last 99 seconds (count 99)"
+                        item.loc,
+                        "error",
+                        f"hold can count at most the last {phrases.MAX_COUNT} seconds "
+                        f"(count {phrases.MAX_COUNT})",
                     )
                 )
                 count = 0

@@ -12,7 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from voicecoach.language.limits import MAX_CUE_TOKENS, MAX_DIRECTIVE_S, MAX_ERRORS_PER_LINE
+from voicecoach.language.limits import (
+    MAX_CUE_TOKENS,
+    MAX_DIRECTIVE_S,
+    MAX_ERRORS_PER_LINE,
+    MIN_PHASE_S,
+)
 from voicecoach.language.lines import CueSeg, SidesRec
 from voicecoach.language.report import Reporter, did_you_mean
 from voicecoach.language.script import (
@@ -29,7 +34,6 @@ from voicecoach.language.script import (
     Wipers,
 )
 from voicecoach.language.tokens import (
-    MIN_PHASE_S,
     NAMED_PATTERNS,
     UNIT_WORDS,
     Token,

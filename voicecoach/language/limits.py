@@ -11,6 +11,7 @@ from __future__ import annotations
 
 RATE_RANGE_WPM = (80, 450)  # front matter ``rate`` and ``--rate``: words per minute as heard
 VOLUME_RANGE_DB = (-60.0, 20.0)  # front matter ``voice_volume`` and ``tone_volume``
+MIN_PHASE_S = 0.5  # a breath phase, wiper sweep or rolling stroke lasts at least this long
 MAX_DIRECTIVE_S = 3600.0  # any one directive (and lead_in, line_pause...) lasts at most 1 hour
 MAX_SESSION_S = 4 * 3600  # a whole session lasts at most 4 hours
 MAX_SCRIPT_BYTES = 1024 * 1024  # a script (each file) is at most 1 MiB
