@@ -29,6 +29,7 @@ from voicecoach.errors import Diagnostic, ScriptError, UsageError, VoicecoachErr
 from voicecoach.language.limits import RATE_RANGE_WPM
 from voicecoach.language.script import LEVELS
 from voicecoach.printable import printable, printable_json
+from voicecoach.session import LEAD_IN_RANGE_S
 from voicecoach.units import format_clock
 
 LEVEL_CHOICE = click.Choice(LEVELS)
@@ -391,7 +392,7 @@ def _parse_time(v: str) -> float | None:
 @click.option(
     "--lead-in",
     "lead_in_s",
-    type=click.FloatRange(0, 600),
+    type=click.FloatRange(*LEAD_IN_RANGE_S),
     help="Seconds of silence before the first cue, to lie down.",
 )
 @click.option(

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 OPUS_SAMPLE_RATE = 48_000
 
 
+LEAD_IN_RANGE_S = (0, 600)  # the lead-in an option may set (``--lead-in``, ``load(lead_in=)``)
+
+
 @dataclass(frozen=True)
 class Overrides:
     """Command-line choices that win over a script's front matter (None: keep the script's)."""
@@ -64,8 +67,9 @@ class Overrides:
             raise UsageError(
                 f"rate must be {low_wpm} to {high_wpm} words per minute, not {self.rate_wpm}"
             )
-        if self.lead_in_s is not None and not 0 <= self.lead_in_s <= 600:
-            raise UsageError(f"lead-in must be 0 to 600 seconds, not {self.lead_in_s}")
+        low_s, high_s = LEAD_IN_RANGE_S
+        if self.lead_in_s is not None and not low_s <= self.lead_in_s <= high_s:
+            raise UsageError(f"lead-in must be {low_s} to {high_s} seconds, not {self.lead_in_s}")
 
 
 def parse_script(path: Path) -> Script:

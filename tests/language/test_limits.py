@@ -1,6 +1,7 @@
-"""The language's limits have one home (``voicecoach.language.limits``, ``script.LEVELS``),
-and the command line, the library API and the front-matter check all read it (as
-python-soundfile's test_argspec checks that its defaults agree)."""
+"""The language's limits have one home (``voicecoach.language.limits``, ``script.LEVELS``;
+the options' lead-in range: ``session.LEAD_IN_RANGE_S``), and the command line, the library
+API and the front-matter check all read it (as python-soundfile's test_argspec checks that
+its defaults agree)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from voicecoach.errors import ScriptError, UsageError
 from voicecoach.language.limits import RATE_RANGE_WPM
 from voicecoach.language.parser import parse_text
 from voicecoach.language.script import LEVELS
-from voicecoach.session import Overrides
+from voicecoach.session import LEAD_IN_RANGE_S, Overrides
 
 
 def _options(name: str) -> list[tuple[str, click.Parameter]]:
@@ -64,3 +65,15 @@ def test_a_rate_just_outside_the_range_is_refused_everywhere(rate_wpm):
 def test_every_level_is_accepted_by_the_front_matter_and_the_api(level):
     assert parse_text(f"---\nlevel: {level}\n---\nHello.\n").settings.level == level
     assert Overrides(level=level).level == level
+
+
+def test_cli_lead_in_range_is_the_librarys():
+    options = _options("lead_in_s")
+    assert {name for name, _ in options} == {"play"}
+    for _, option in options:
+        assert isinstance(option.type, click.FloatRange)
+        assert (option.type.min, option.type.max) == LEAD_IN_RANGE_S
+    low_s, high_s = LEAD_IN_RANGE_S
+    assert Overrides(lead_in_s=high_s).lead_in_s == high_s
+    with pytest.raises(UsageError, match=f"lead-in must be {low_s} to {high_s} seconds"):
+        Overrides(lead_in_s=high_s + 0.5)
