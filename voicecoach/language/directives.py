@@ -492,6 +492,7 @@ _DIRECTIVE_PARSERS = {
 
 
 def parse_sides(seg: CueSeg, tokens: list[re.Match], line: int, rep: Reporter) -> SidesRec | None:
+    """The side names of a ``[sides ...]`` line (default: left and right), or None if reported."""
     names: list[str] = []
     ok = True
     for m in tokens[1:]:

@@ -113,6 +113,7 @@ class Line:
 
 
 def strip_comments(lines: list[str], start: int, rep: Reporter) -> list[Line]:
+    """The body from ``lines[start]`` on, ``// ...`` lines and ``<!-- ... -->`` blanked."""
     out: list[Line] = []
     open_at: tuple[int, int] | None = None  # (line, col) of an unclosed "<!--"
     for i in range(start, len(lines)):
@@ -237,6 +238,7 @@ def blank_list_marker(text: str) -> str:
 
 
 def heading_record(ln: Line, rep: Reporter) -> HeadingRec | None:
+    """A ``#`` / ``##`` / ``###`` line as a record, or None when it is reported as wrong."""
     text = ln.text
     hash_at = len(text) - len(text.lstrip())
     level = len(text) - hash_at - len(text[hash_at:].lstrip("#"))
