@@ -336,3 +336,17 @@ def test_python_api_options_match_the_cli_and_reprs_are_short():
 
     params = set(inspect.signature(voicecoach.load).parameters)
     assert {"level", "voice", "rate", "engine", "lead_in", "use_cache"} <= params
+
+
+def test_library_does_not_import_session():
+    """session imports library (to resolve names); library must not import session back (a cycle)."""
+    import ast
+
+    import voicecoach.library
+
+    tree = ast.parse(Path(voicecoach.library.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert "voicecoach.session" not in imported
+    assert "voicecoach.language.parser" in imported  # the walk sees the lazy imports too

@@ -1,7 +1,7 @@
 """Write the table of built-in phrase names into docs/script-format.md.
 
 The table is generated from ``voicecoach.language.phrases`` (the one phrase table), between the
-``<!-- phrase-table ... -->`` and ``<!-- /phrase-table -->`` markers; tests/test_phrases.py
+``<!-- phrase-table ... -->`` and ``<!-- /phrase-table -->`` markers; tests/language/test_phrases.py
 fails when the docs and the table differ. Run: ``.venv/bin/python tools/gen_phrase_docs.py``.
 """
 

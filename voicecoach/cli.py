@@ -30,12 +30,15 @@ from voicecoach import __version__
 from voicecoach.errors import Diagnostic, ScriptError, UsageError, VoicecoachError
 from voicecoach.export.formats import FORMATS, OPUS_SAMPLE_RATE
 from voicecoach.export.jobs import MAX_JOBS
+from voicecoach.language.limits import RATE_RANGE_WPM
+from voicecoach.language.script import LEVELS
 from voicecoach.printable import printable, printable_json
+from voicecoach.session import LEAD_IN_RANGE_S
 from voicecoach.speech.service import ENGINE_NAMES
 from voicecoach.units import DEFAULT_SAMPLE_RATE, format_clock, seconds_to_samples
 
-LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep"])
-PLAY_LEVEL_CHOICE = click.Choice(["gentle", "standard", "deep", "auto"])
+LEVEL_CHOICE = click.Choice(LEVELS)
+PLAY_LEVEL_CHOICE = click.Choice([*LEVELS, "auto"])
 ENGINE_CHOICE = click.Choice(ENGINE_NAMES)
 
 
@@ -64,7 +67,7 @@ def _session_options(f, *, levels: click.Choice = LEVEL_CHOICE):
     f = click.option(
         "--rate",
         "rate_wpm",
-        type=click.IntRange(80, 450),
+        type=click.IntRange(*RATE_RANGE_WPM),
         help="Speaking rate in words per minute as heard (default: the script's, else 140).",
     )(f)
     f = click.option(
@@ -423,7 +426,7 @@ def _parse_time(v: str) -> float | None:
 @click.option(
     "--lead-in",
     "lead_in_s",
-    type=click.FloatRange(0, 600),
+    type=click.FloatRange(*LEAD_IN_RANGE_S),
     help="Seconds of silence before the first cue, to lie down.",
 )
 @click.option(
@@ -601,7 +604,8 @@ def list_(as_json, engine, max_length, level) -> None:
     Lengths show at once; where the speech is not synthesised yet they are estimated
     from the speaking rate and marked with ~.
     """
-    from voicecoach.library import builtin_names, session_info
+    from voicecoach.library import builtin_names
+    from voicecoach.session import session_info
 
     limit_s = _duration_option(max_length, "--max")
     infos = [session_info(n, engine=engine) for n in builtin_names()]
@@ -667,7 +671,7 @@ def _iso(t: datetime | None) -> str | None:
 @click.option("--engine", type=ENGINE_CHOICE, help="Engine whose speech lengths to use.")
 def show(name, as_json, engine) -> None:
     """One session: what it is for, its sections, its length at each level, equipment."""
-    from voicecoach.library import session_info
+    from voicecoach.session import session_info
 
     info = session_info(name, engine=engine)
     if as_json:

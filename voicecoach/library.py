@@ -1,4 +1,4 @@
-"""The built-in session library: names, paths, and what ``list`` shows.
+"""The built-in session library: names, paths, and new scripts from the template.
 
 A built-in session is ``<library>/<name>.md``; files under ``parts/`` are
 pieces for ``[include]`` and are not sessions of their own.
@@ -9,13 +9,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from voicecoach.errors import LibraryError, UsageError
 from voicecoach.storage.resources import builtin_scripts_dir
-
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def builtin_names() -> list[str]:
@@ -74,81 +71,6 @@ def _sessions_about(query: str) -> list[tuple[str, str]]:
         if words and all(re.search(rf"\b{re.escape(w)}", about) for w in words):
             found.append((name, settings.title))
     return found
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    name: str
-    path: str
-    title: str
-    teacher: str | None
-    description: str | None
-    equipment: str | None
-    muscles: str | None
-    duration_s_by_level: dict  # level -> seconds (None if the script does not compile)
-    estimated: bool  # lengths estimated from the rate: some speech is not synthesised yet
-    sections: tuple = ()  # (title, start_s) at the session's own level
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "title": self.title,
-            "teacher": self.teacher,
-            "description": self.description,
-            "equipment": self.equipment,
-            "muscles": self.muscles,
-            "duration_s": self.duration_s_by_level,
-            "estimated": self.estimated,
-            "sections": [{"title": t, "start_s": s} for t, s in self.sections],
-        }
-
-
-def session_info(name: str, *, engine: str | None = None, exact: bool = False) -> SessionInfo:
-    """What ``list`` and ``show`` tell of a session, with its length at each level.
-
-    Lengths come at once (``Session.estimate``), estimated where speech is not
-    cached yet; ``exact=True`` synthesises what is missing instead.
-    """
-    from voicecoach.errors import ScriptError
-    from voicecoach.language.script import LEVELS
-    from voicecoach.session import load
-
-    path = resolve_script(name)
-    base = load(path, engine=engine)
-    durations: dict[str, float | None] = {}
-    estimated = False
-    sections: tuple = ()
-    try:
-        for level in LEVELS:
-            session = base.with_level(level)
-            if exact:
-                plan, known = session.plan(), True
-            else:
-                plan, known = session.estimate()
-            estimated = estimated or not known
-            durations[level] = round(plan.duration_s, 3)
-            if level == base.settings.level:
-                sections = tuple(
-                    (s.title, round(s.start_sample / plan.sample_rate, 3)) for s in plan.sections
-                )
-    except ScriptError:
-        durations = {level: None for level in LEVELS}
-    finally:
-        base.close()
-    s = base.settings
-    return SessionInfo(
-        name,
-        str(path),
-        s.title,
-        s.teacher,
-        s.description,
-        s.equipment,
-        s.muscles,
-        durations,
-        estimated,
-        sections,
-    )
 
 
 _TEMPLATE = Path(__file__).resolve().parent / "templates" / "new_session.md"

@@ -30,6 +30,7 @@ from voicecoach.errors import (
     VoiceError,
 )
 from voicecoach.export.formats import OPUS_SAMPLE_RATE
+from voicecoach.language.limits import RATE_RANGE_WPM
 from voicecoach.language.plan import Plan
 from voicecoach.language.script import ENGINES, LEVELS, Script
 from voicecoach.library import resolve_script
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from voicecoach.language.compiler import SpeechLengths
     from voicecoach.sound.palette import Palette
     from voicecoach.speech import SpeechService
+
+
+LEAD_IN_RANGE_S = (0, 600)  # the lead-in an option may set (``--lead-in``, ``load(lead_in=)``)
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,14 @@ class Overrides:
             raise UsageError(f"level must be one of {', '.join(LEVELS)}, not {self.level!r}")
         if self.engine is not None and self.engine not in ENGINES:
             raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
-        if self.rate_wpm is not None and not 80 <= self.rate_wpm <= 450:
-            raise UsageError(f"rate must be 80 to 450 words per minute, not {self.rate_wpm}")
-        if self.lead_in_s is not None and not 0 <= self.lead_in_s <= 600:
-            raise UsageError(f"lead-in must be 0 to 600 seconds, not {self.lead_in_s}")
+        low_wpm, high_wpm = RATE_RANGE_WPM
+        if self.rate_wpm is not None and not low_wpm <= self.rate_wpm <= high_wpm:
+            raise UsageError(
+                f"rate must be {low_wpm} to {high_wpm} words per minute, not {self.rate_wpm}"
+            )
+        low_s, high_s = LEAD_IN_RANGE_S
+        if self.lead_in_s is not None and not low_s <= self.lead_in_s <= high_s:
+            raise UsageError(f"lead-in must be {low_s} to {high_s} seconds, not {self.lead_in_s}")
 
 
 def parse_script(path: Path) -> Script:
@@ -412,4 +420,75 @@ def _seconds(value: float | str | None) -> float | None:
     return seconds
 
 
-__all__ = ["Overrides", "Session", "load", "default_output_path"]
+__all__ = ["Overrides", "Session", "SessionInfo", "load", "default_output_path", "session_info"]
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    name: str
+    path: str
+    title: str
+    teacher: str | None
+    description: str | None
+    equipment: str | None
+    muscles: str | None
+    duration_s_by_level: dict  # level -> seconds (None if the script does not compile)
+    estimated: bool  # lengths estimated from the rate: some speech is not synthesised yet
+    sections: tuple = ()  # (title, start_s) at the session's own level
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "title": self.title,
+            "teacher": self.teacher,
+            "description": self.description,
+            "equipment": self.equipment,
+            "muscles": self.muscles,
+            "duration_s": self.duration_s_by_level,
+            "estimated": self.estimated,
+            "sections": [{"title": t, "start_s": s} for t, s in self.sections],
+        }
+
+
+def session_info(name: str, *, engine: str | None = None, exact: bool = False) -> SessionInfo:
+    """What ``list`` and ``show`` tell of a session, with its length at each level.
+
+    Lengths come at once (``Session.estimate``), estimated where speech is not
+    cached yet; ``exact=True`` synthesises what is missing instead.
+    """
+    path = resolve_script(name)
+    base = load(path, engine=engine)
+    durations: dict[str, float | None] = {}
+    estimated = False
+    sections: tuple = ()
+    try:
+        for level in LEVELS:
+            session = base.with_level(level)
+            if exact:
+                plan, known = session.plan(), True
+            else:
+                plan, known = session.estimate()
+            estimated = estimated or not known
+            durations[level] = round(plan.duration_s, 3)
+            if level == base.settings.level:
+                sections = tuple(
+                    (s.title, round(s.start_sample / plan.sample_rate, 3)) for s in plan.sections
+                )
+    except ScriptError:
+        durations = {level: None for level in LEVELS}
+    finally:
+        base.close()
+    s = base.settings
+    return SessionInfo(
+        name,
+        str(path),
+        s.title,
+        s.teacher,
+        s.description,
+        s.equipment,
+        s.muscles,
+        durations,
+        estimated,
+        sections,
+    )

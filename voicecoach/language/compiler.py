@@ -38,6 +38,7 @@ from typing import Protocol
 
 from voicecoach.errors import Diagnostic, PhraseError, ScriptError
 from voicecoach.language import phrases
+from voicecoach.language.limits import MAX_DIRECTIVE_S, MAX_SESSION_S
 from voicecoach.language.plan import Event, Plan, Section
 from voicecoach.language.script import (
     Bell,
@@ -64,12 +65,12 @@ from voicecoach.units import (
     seconds_to_samples,
 )
 
-MAX_SESSION_S = 4 * 3600  # whole session
-MAX_DIRECTIVE_S = 3600  # any one directive
 DEFAULT_COUNT = 5  # a hold counts its last five seconds
 HALFWAY_MIN_S = 30.0  # "halfway" only for holds this long or longer
 TEN_LEFT_MIN_S = 20.0  # "ten seconds" only for holds this long or longer
-MIN_CUE_SPACING_S = 2.0  # keep "halfway"/"ten seconds" this far from other counted cues
+MIN_PHRASE_SPACING_S = (
+    2.0  # "halfway" is left out when closer than this to the countdown or "ten seconds"
+)
 RECHECK_WINDOW_S = 8.0  # quiet after a re-check's question, to feel and answer
 
 
@@ -451,7 +452,10 @@ class _Builder:
             if count > phrases.MAX_COUNT:
                 self.errors.append(
                     _diagnostic(
-                        item.loc, "error", "hold can count at most the last 99 seconds (count 99)"
+                        item.loc,
+                        "error",
+                        f"hold can count at most the last {phrases.MAX_COUNT} seconds "
+                        f"(count {phrases.MAX_COUNT})",
                     )
                 )
                 count = 0
@@ -460,13 +464,13 @@ class _Builder:
             cycles = math.floor((hold_s - count) / sum(item.breathe) + 1e-9)
             self.breath_cycles(item.breathe, start, cycles, 0, item.loc)
         if not item.quiet:
-            cue_offsets_s: list[float] = [float(k) for k in range(1, count + 1)]
+            phrase_offsets_s: list[float] = [float(k) for k in range(1, count + 1)]
             if hold_s >= TEN_LEFT_MIN_S and count < 10:
                 self.say(self.words("hold_ten_left"), end - self.samples(10.0), item.loc)
-                cue_offsets_s.append(10.0)
+                phrase_offsets_s.append(10.0)
             halfway_left_s = hold_s / 2
             if hold_s >= HALFWAY_MIN_S and all(
-                abs(halfway_left_s - o) >= MIN_CUE_SPACING_S for o in cue_offsets_s
+                abs(halfway_left_s - o) >= MIN_PHRASE_SPACING_S for o in phrase_offsets_s
             ):
                 self.say(self.words("hold_halfway"), start + self.samples(hold_s / 2), item.loc)
             for k in range(count, 0, -1):

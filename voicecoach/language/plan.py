@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from voicecoach.language.script import Settings
 from voicecoach.units import format_clock, samples_to_seconds
 
-DIRECTIVE_KINDS = ("pause", "place", "breathe", "hold", "wipers", "roll", "bell")
-TONE_NAMES = ("inhale", "exhale", "ready", "tick", "bell", "stroke")
+TONE_NAMES = ("inhale", "exhale", "ready", "tick", "bell", "stroke")  # what ``Event.tone`` names
 
 
 @dataclass(frozen=True)

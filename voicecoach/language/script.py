@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voicecoach.language.phrases import Wording
+from voicecoach.speech.service import ENGINE_NAMES
 
 LEVELS = ("gentle", "standard", "deep")
-ENGINES = ("system", "piper")
+ENGINES = ENGINE_NAMES  # the speech engines a script may name (one home: speech.service)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import cast
 
+from voicecoach.language.limits import MIN_PHASE_S
 from voicecoach.language.script import DurationSpec
 
 _NUM = r"(?:\d+(?:\.\d+)?|\.\d+)"
@@ -123,9 +124,6 @@ def _classify_range(text: str) -> DurationSpec:
     if low >= high:
         raise _Bad(f"a range goes from low to high, like 30-60s (not {text})")
     return DurationSpec(low, high)
-
-
-MIN_PHASE_S = 0.5  # a breath phase, wiper sweep or rolling stroke lasts at least this long
 
 
 def _classify_pattern(parts: list[str], text: str) -> tuple[float, ...]:

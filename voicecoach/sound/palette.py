@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar, dataclass_transform
 
 from voicecoach.errors import LibraryError, RenderError
-from voicecoach.language.parser import (
-    _inside,  # the include rule: inside a folder once links are followed
+from voicecoach.language.includes import (
+    is_inside as _inside,  # the include rule: inside a folder once links are followed
 )
 from voicecoach.storage.resources import palettes_dir
 

@@ -13,7 +13,7 @@ from voicecoach.language.compiler import compile_script
 from voicecoach.language.parser import parse_file
 from voicecoach.session import load
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 VALID = sorted((CORPUS / "valid").glob("*.md"))
 GOLDEN = CORPUS / "plans"
 SPEC_EXAMPLE = CORPUS / "valid" / "spec-example.md"

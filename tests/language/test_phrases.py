@@ -10,7 +10,7 @@ import pytest
 from voicecoach.language import phrases
 from voicecoach.language.phrases import PHRASES, Wording
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _generator():

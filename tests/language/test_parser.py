@@ -15,7 +15,7 @@ from voicecoach.errors import Diagnostic, ScriptError
 from voicecoach.language.parser import parse_file, parse_text
 from voicecoach.language.script import DurationSpec, Settings
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 VALID = sorted((CORPUS / "valid").glob("*.md"))
 INVALID = sorted((CORPUS / "invalid").glob("*.md"))
 # A built-in library of our own, so the corpus does not depend on the shipped scripts.
