@@ -11,8 +11,8 @@ import inspect
 import click
 import pytest
 
+from voicecoach import batch as jobs
 from voicecoach import cli as cli_mod
-from voicecoach.export import jobs
 from voicecoach.export.formats import FORMATS, OPUS_SAMPLE_RATE, format_for
 from voicecoach.language.script import ENGINES
 from voicecoach.session import Session

@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from tests.processes import alive, descendants
-from voicecoach.cli import _parse_from, main
+from voicecoach.cli import main
+from voicecoach.cli.sessions import _parse_from
 from voicecoach.errors import UsageError
 from voicecoach.session import load
 

@@ -373,7 +373,7 @@ def test_second_export_reuses_the_loudness_and_writes_the_same_audio(tmp_path, m
 
 def test_exporting_in_one_process_or_two_writes_the_same_bytes(tmp_path, monkeypatch):
     """The metering and writing side runs in a forked process where it can (offload.py)."""
-    from voicecoach.export import offload
+    from voicecoach.sound import offload
 
     plan, palette = make_plan(), load_palette(None)
     results = []

@@ -3,9 +3,9 @@ tags, chapters, captions, and the plan's timeline picture.
 
 Modules: ``formats`` (which formats, and the format a path names), ``writer``
 (the orchestration: measure, decide the gain, write, check, commit),
-``encoder`` (libsndfile's side), ``offload`` (the blocks handed to a second
-process), ``tags`` and ``captions`` (what goes with the audio), ``jobs``
-(several scripts in parallel processes), ``timeline`` (the plan as SVG).
+``encoder`` (libsndfile's side), ``tags`` and ``captions`` (what goes with
+the audio), ``timeline`` (the plan as SVG). The second process that meters and
+writes is ``sound.offload``; several scripts at once, ``voicecoach.batch``.
 
 Importing this package imports none of them (no numpy, no soundfile): the
 names below load their module on first use, like ``voicecoach.speech``.
@@ -25,15 +25,12 @@ _EXPORTS = {
     "names_audio_file": "voicecoach.export.formats",
     "ExportResult": "voicecoach.export.writer",
     "export_plan": "voicecoach.export.writer",
-    "consume_blocks": "voicecoach.export.offload",
     "Chapter": "voicecoach.export.tags",
     "Tags": "voicecoach.export.tags",
     "tags_for": "voicecoach.export.tags",
     "write_tags": "voicecoach.export.tags",
     "captions_path_for": "voicecoach.export.captions",
     "webvtt_text": "voicecoach.export.captions",
-    "MAX_JOBS": "voicecoach.export.jobs",
-    "ExportTask": "voicecoach.export.jobs",
     "svg_text": "voicecoach.export.timeline",
     "write_svg": "voicecoach.export.timeline",
 }
@@ -41,15 +38,12 @@ _EXPORTS = {
 __all__ = [
     "FORMATS",
     "LOSSY_FORMATS",
-    "MAX_JOBS",
     "OPUS_SAMPLE_RATE",
     "OPUS_SAMPLE_RATES",
     "Chapter",
     "ExportResult",
-    "ExportTask",
     "Tags",
     "captions_path_for",
-    "consume_blocks",
     "export_plan",
     "format_for",
     "names_audio_file",
@@ -70,8 +64,6 @@ if TYPE_CHECKING:
         format_for,
         names_audio_file,
     )
-    from voicecoach.export.jobs import MAX_JOBS, ExportTask
-    from voicecoach.export.offload import consume_blocks
     from voicecoach.export.tags import Chapter, Tags, tags_for, write_tags
     from voicecoach.export.timeline import svg_text, write_svg
     from voicecoach.export.writer import ExportResult, export_plan

@@ -383,7 +383,7 @@ def _write_audio(
     """
     import soundfile as sf
 
-    from voicecoach.export.offload import consume_blocks
+    from voicecoach.sound.offload import consume_blocks
 
     plan = audio.plan
     blocks = plan_blocks(

@@ -30,7 +30,6 @@ items with a sample cursor, resolve speech overlaps, check limits, sort.
 
 from __future__ import annotations
 
-import linecache
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from typing import Protocol
 from voicecoach.errors import Diagnostic, PhraseError, ScriptError
 from voicecoach.language import phrases
 from voicecoach.language.limits import MAX_DIRECTIVE_S, MAX_SESSION_S
+from voicecoach.language.overlaps import diagnostic_at, diagnostic_order, resolve_speech_overlaps
 from voicecoach.language.plan import Event, Plan, Section
 from voicecoach.language.script import (
     Bell,
@@ -145,18 +145,18 @@ def compile_script(
         _Builder(script.settings, _SpeechLowerBound(script), palette, sample_rate), script, last_cue
     )
     if bound.limit_reported:
-        raise ScriptError(sorted(bound.errors + list(script.warnings), key=_diag_order))
+        raise ScriptError(sorted(bound.errors + list(script.warnings), key=diagnostic_order))
     try:
         speech.prepare(spoken_texts(script))
     except PhraseError as e:
         raise at_its_line(script, e) from e
     builder = _walk(_Builder(script.settings, speech, palette, sample_rate), script, last_cue)
-    events = _resolve_speech_overlaps(builder.events, builder.warnings, sample_rate, builder.words)
+    events = resolve_speech_overlaps(builder.events, builder.warnings, sample_rate, builder.words)
     if builder.errors:
         raise ScriptError(
-            sorted(builder.errors + list(script.warnings) + builder.warnings, key=_diag_order)
+            sorted(builder.errors + list(script.warnings) + builder.warnings, key=diagnostic_order)
         )
-    warnings = sorted(list(script.warnings) + builder.warnings, key=_diag_order)
+    warnings = sorted(list(script.warnings) + builder.warnings, key=diagnostic_order)
     events.sort(key=lambda e: e.start_sample)  # stable: spans stay before their inner cues
     return Plan(
         title=script.settings.title,
@@ -177,7 +177,7 @@ def at_its_line(script: Script, error: PhraseError) -> ScriptError | PhraseError
     loc = _first_saying(script, error.text)
     if loc is None:
         return error
-    return ScriptError([_diagnostic(loc, "error", str(error))])
+    return ScriptError([diagnostic_at(loc, "error", str(error))])
 
 
 def _first_saying(script: Script, text: str) -> Loc | None:
@@ -215,15 +215,6 @@ class _SpeechLowerBound:
 
     def duration_samples(self, text: str, sample_rate: int) -> int:
         return seconds_to_samples(words(text) * self.seconds_per_word, sample_rate)
-
-
-def _diag_order(d: Diagnostic) -> tuple:
-    return (d.file, d.line, d.col)
-
-
-def _diagnostic(loc: Loc, severity: str, message: str) -> Diagnostic:
-    source = linecache.getline(loc.file, loc.line).rstrip("\r\n") or None
-    return Diagnostic(loc.file, loc.line, loc.col, severity, message, source)
 
 
 @dataclass
@@ -315,7 +306,7 @@ class _Builder:
     def span(self, kind: str, start: int, end: int, loc: Loc, *, text: str = "") -> None:
         if samples_to_seconds(end - start, self.sample_rate) > MAX_DIRECTIVE_S + 1e-9:
             self.errors.append(
-                _diagnostic(
+                diagnostic_at(
                     loc,
                     "error",
                     f"{kind} would last {format_clock((end - start) / self.sample_rate)}; one directive may last at most 1 hour",
@@ -451,7 +442,7 @@ class _Builder:
             count = item.count if item.count is not None else DEFAULT_COUNT
             if count > phrases.MAX_COUNT:
                 self.errors.append(
-                    _diagnostic(
+                    diagnostic_at(
                         item.loc,
                         "error",
                         f"hold can count at most the last {phrases.MAX_COUNT} seconds "
@@ -545,7 +536,7 @@ class _Builder:
         if not self.limit_reported and self.t > self.samples(MAX_SESSION_S):
             self.limit_reported = True
             self.errors.append(
-                _diagnostic(
+                diagnostic_at(
                     loc,
                     "error",
                     f"the session would last more than 4 hours (the limit) by this point ({format_clock(self.t / self.sample_rate)})",
@@ -568,42 +559,3 @@ class _Builder:
             end = self._sections[i + 1].start_sample if i + 1 < len(self._sections) else self.t
             out.append(Section(s.title, s.start_sample, end, s.line, s.file, s.level, s.side))
         return tuple(out)
-
-
-def _resolve_speech_overlaps(
-    events: list[Event], warnings: list[Diagnostic], sample_rate: int, words: phrases.Wording
-) -> list[Event]:
-    """Drop each spoken cue that would start before the previous one finished (time rule 3)."""
-    advice: dict[str, str] = {}
-
-    def remedy(text: str) -> str:
-        if text not in advice:
-            name = words.name_of(text)
-            advice[text] = (
-                f"give it shorter words with say.{name} in the front matter, or lengthen the cue"
-                if name is not None
-                else "shorten the words or lengthen the cue"
-            )
-        return advice[text]
-
-    speech = sorted(
-        (e for e in events if e.kind == "speech"), key=lambda e: (e.start_sample, e.end_sample)
-    )
-    dropped: set[int] = set()
-    last: Event | None = None
-    for e in speech:
-        if last is not None and e.start_sample < last.end_sample:
-            dropped.add(id(e))
-            warnings.append(
-                _diagnostic(
-                    Loc(last.file, last.line, last.col),
-                    "warning",
-                    f"'{last.text}' cannot finish before '{e.text}' (line {e.line}) is due at "
-                    f"{format_clock(e.start_sample / sample_rate)}"
-                    f" (it needs {(last.end_sample - e.start_sample) / sample_rate:.2f} s more);"
-                    f" '{e.text}' will be left out: {remedy(last.text)}",
-                )
-            )
-            continue
-        last = e
-    return [e for e in events if id(e) not in dropped]

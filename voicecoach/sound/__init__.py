@@ -13,6 +13,8 @@ One module per idea, in pipeline order:
 - ``decisions``: the cache of measurements and the normalisation decided from them;
 - ``normalise``: render, measure and decide the gain (the only module here that
   uses ``render`` and the two-process block consumer);
+- ``offload``: rendered blocks consumed in a second process (metering, writing), so
+  rendering and metering use two cores;
 - ``balance``: each tone type's loudness against the voice (tests and benchmarks).
 
 The names below are loaded lazily: importing this package imports no numpy.

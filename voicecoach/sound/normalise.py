@@ -9,7 +9,7 @@ measurement and the decisions are kept in the decision cache (``decisions``)
 under ``cache_path``, whose digest covers the code that renders and meters.
 
 This module sits above the mixer (``render``) and the two-process block
-consumer (``export.offload``): the meter, limiter and decision cache below it
+consumer (``sound.offload``): the meter, limiter and decision cache below it
 import neither.
 """
 
@@ -78,7 +78,7 @@ def measure_blocks(
     cores; the result is the same as metering here. Blocks are float32 stereo of at most ``block_frames``
     frames. ``progress(samples)`` counts the blocks handed over.
     """
-    from voicecoach.export.offload import consume_blocks
+    from voicecoach.sound.offload import consume_blocks
 
     # Loudness in the other process, true peak in this one (it renders faster than the
     # loudness meter meters), so both are busy. The meter is made here: the child inherits

@@ -9,15 +9,12 @@ from pathlib import Path
 
 import click
 
+from voicecoach.cli.common import _echo
 from voicecoach.errors import LibraryError, UsageError
-from voicecoach.printable import printable, printable_json
+from voicecoach.printable import printable_json
 from voicecoach.units import format_clock
 
 RECENT = 10  # practices listed in the text view
-
-
-def _echo(message: str = "", **kwargs) -> None:
-    click.echo(printable(message), **kwargs)
 
 
 def journal_session(name: str, known: set[str]) -> str:

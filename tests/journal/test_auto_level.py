@@ -11,7 +11,8 @@ import pytest
 
 from tests.pty_process import PtyProcess
 from tests.pulse import REPO, pulse_server  # noqa: F401
-from voicecoach.cli import _practised_mark, main
+from voicecoach.cli import main
+from voicecoach.cli.browse import _practised_mark
 from voicecoach.journal import Journal, Practice, Rating
 from voicecoach.journal.auto_level import auto_level, choose_level
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from voicecoach.errors import RenderError
-from voicecoach.export import offload
+from voicecoach.sound import offload
 from voicecoach.sound.meter import LoudnessMeter
 
 BLOCK = 4096
