@@ -39,9 +39,12 @@ class SpeechEngine(Protocol):
 
     ``identity`` goes into the speech-cache key: it must change whenever the
     same text could sound different (engine version, model file...).
+    ``parallelism`` is how many utterances it may synthesise at once (its
+    worker processes); ``SpeechService.prepare`` uses that many for a batch.
     """
 
     name: str
+    parallelism: int
 
     def identity(self) -> str: ...
 

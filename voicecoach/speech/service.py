@@ -108,7 +108,7 @@ class SpeechService:
                     done[0] += 1
                     report(done[0], len(jobs))
 
-        workers = max(1, int(getattr(self.engine, "parallelism", 1)))
+        workers = max(1, self.engine.parallelism)
         if workers == 1 or len(jobs) < PARALLEL_MIN_UTTERANCES:
             for key, text in jobs:
                 make(key, text)
