@@ -1,4 +1,4 @@
-"""Session script text -> ``Script``, exactly as SCRIPT_FORMAT.md (version 1) specifies.
+"""Session script text -> ``Script``, exactly as SCRIPT_FORMAT.md (version 1.1) specifies.
 
 The parser works in numbered stages, each reporting problems as Diagnostics
 instead of stopping, so that one run shows every error in a script:
