@@ -302,6 +302,7 @@ class Session:
                 palette=self.palette,
                 start_sample=start_sample,
                 paused_speech=paused,
+                recorder=entry,
                 **options,
             )
         except BaseException:

@@ -23,6 +23,7 @@ status line says it is measuring loudness.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import threading
@@ -44,6 +45,7 @@ from voicecoach.playback.navigation import (
     section_at,
     section_starts,
 )
+from voicecoach.playback.recheck import AnswerRecorder, Rechecks
 from voicecoach.playback.ring import Renderer, Ring
 from voicecoach.playback.source import BLOCK_FRAMES, BlockSource, PlanSource
 from voicecoach.playback.status import StatusLine, player_status, reason_text
@@ -119,6 +121,7 @@ class Player:
         latency_s: float = LATENCY_S,
         loudness: LiveGain | None = None,
         ui_levels_db: Mapping[str, float] | None = None,
+        recorder: AnswerRecorder[Any] | None = None,
     ):
         self.plan = plan
         self.rate = plan.sample_rate
@@ -137,6 +140,7 @@ class Player:
         self._volume_db = 0.0
         self._resume_at = 0
         self._stopped_at = -1  # where a stop was asked for (plan sample), for the report
+        self.rechecks = Rechecks(recorder, self.rate, lambda: self.transport.post(Sound("answer")))
 
     def _refresh_ui_sounds(self) -> None:
         """Make the UI sounds once the stream runs, rescale them once the gain is known."""
@@ -222,6 +226,7 @@ class Player:
                 ended_by = e.name if isinstance(e, Terminated) else "interrupted"
             finally:
                 self._close_stream()
+                self.rechecks.finish(self.position_sample())
         finally:
             self.renderer.stop()
             self.source.cancel()
@@ -316,6 +321,10 @@ class Player:
                     raise KeyboardInterrupt
                 if t.state in (State.STOPPING, State.DONE):
                     continue  # ending: keys no longer apply
+                if t.state != State.PAUSED and self.rechecks.key(
+                    key, self.position_sample(), time.monotonic()
+                ):
+                    continue  # an answer to a re-check (space inside its window counts taps)
                 if key == "space":
                     if t.state == State.PAUSED:
                         self.resume()
@@ -338,6 +347,7 @@ class Player:
                     t.finished.wait(STOP_FADE_S + 5.0)
                     return "stopped"
             pos = self.position_sample()
+            self.rechecks.tick(pos, time.monotonic())
             shown = player_status(
                 self.plan,
                 pos,
@@ -345,6 +355,9 @@ class Player:
                 volume_db=self._volume_db,
                 measuring=self.source.waiting,
             )
+            note = self.rechecks.status(pos)
+            if note:
+                shown = dataclasses.replace(shown, extras=(note, *shown.extras))
             status.show(shown, key=section_at(self.plan, self.position_sample()))
             now = time.monotonic()
             if t.callbacks != last_callbacks:
@@ -380,6 +393,7 @@ def play_plan(
     paused_speech: SpeechAudio | None = None,
     block_frames: int = BLOCK_FRAMES,
     latency_s: float = LATENCY_S,
+    recorder: AnswerRecorder[Any] | None = None,
 ) -> PlaybackReport:
     """Play ``plan`` live on ``device`` (None: the default output) from ``start_sample``.
 
@@ -391,7 +405,9 @@ def play_plan(
     ``interactive`` (default: standard input is a terminal) enables the keys;
     ``quiet`` hides the status line drawn on ``out`` (default stderr).
     ``ui`` replaces UI sounds (see ``uisounds.ui_sounds``); ``paused_speech`` is the
-    word "paused" in the session's voice.
+    word "paused" in the session's voice. ``recorder`` takes the answers to
+    re-checks (keys 1-5 or space taps in a re-check's window, see ``recheck``;
+    None: no window takes keys).
     Raises ``PlaybackError`` for a missing PortAudio, no device, or a device
     lost mid-session (saying where it stopped and how to resume).
     """
@@ -425,6 +441,7 @@ def play_plan(
         latency_s=latency_s,
         loudness=loudness,
         ui_levels_db=ui_sound_levels_db(plan, ui, paused_speech),
+        recorder=recorder,
     )
     status = StatusLine(out, quiet=quiet)
     with signals_stop_like_ctrl_c(), KeyReader(enabled=bool(interactive)) as keys:

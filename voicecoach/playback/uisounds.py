@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from voicecoach.sound.palette import Palette
     from voicecoach.speech.engine import SpeechAudio
 
-UI_SOUND_NAMES = ("paused", "resume", "jump", "edge", "volume", "bell")
+UI_SOUND_NAMES = ("paused", "resume", "jump", "edge", "volume", "bell", "answer")
+ANSWER_LEVEL_DB = -14.0  # the answer chime, like the two-note "paused": soft, under the voice
 STOP_BELL_S = 4.0  # the stop bell is cut to this (fading over its second half)
 
 
@@ -37,7 +38,9 @@ def ui_sounds(
     ``paused`` is the word "paused" when ``paused_speech`` is given (the
     session layer synthesises it with the session's voice), else two soft
     falling notes; ``resume`` a soft chime; ``jump`` a tick; ``edge`` (no
-    section that way) a low double tick; ``volume`` a tick; ``bell`` the bell.
+    section that way) a low double tick; ``volume`` a tick; ``bell`` the bell;
+    ``answer`` (a re-check's answer was taken) two short soft notes rising a
+    fifth, the mirror of the falling "paused" and unlike the ticks.
     ``level_db`` shifts them all (the session's tone volume and loudness gain).
     """
     from voicecoach.sound.tones import synth_tone
@@ -66,9 +69,16 @@ def ui_sounds(
         "edge": np.concatenate([low_tick, gap, low_tick]),
         "volume": tick,
         "bell": bell,
+        "answer": answer_chime(sample_rate),
     }
     g = db_to_gain(level_db)
     return {k: stereo(v * g) for k, v in sounds.items()}
+
+
+def answer_chime(sample_rate: int) -> np.ndarray:
+    """The "answer" UI sound (mono): 587 Hz then 880 Hz, 0.35 s in all, at ``ANSWER_LEVEL_DB``."""
+    notes = [_note(587.33, 0.12, sample_rate), _note(880.0, 0.23, sample_rate)]
+    return np.concatenate(notes) * np.float32(db_to_gain(ANSWER_LEVEL_DB))
 
 
 def ui_sound_levels_db(
