@@ -106,3 +106,51 @@ def test_two_plays_answered_through_the_pty_show_before_and_after_in_history(
     assert newest["finished"] and oldest["finished"]
     assert newest["rechecks"] == {"shoulders": {"before": 3, "after": 1}}
     assert oldest["rechecks"] == {"shoulders": {"before": 4, "after": 2}}
+
+
+SHORT = """---
+title: Auto
+lead_in: 0.3s
+end_quiet: 0.3s
+---
+Rest.
+"""
+
+
+@pytest.mark.slow
+def test_level_auto_says_why_in_the_sessions_voice_before_the_lead_in(pulse_server, tmp_path):
+    from tests.playback.test_playback import locate
+    from tests.pulse import Recorder
+    from voicecoach.playback.uisounds import ui_sounds
+    from voicecoach.session import load
+    from voicecoach.sound.palette import load_palette
+
+    script = tmp_path / "auto.md"
+    script.write_text(SHORT, encoding="utf-8")
+    env = {
+        **pulse_server.environ(),
+        "VOICECOACH_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(REPO),
+    }
+    argv = [sys.executable, "-m", "voicecoach.cli", "play", str(script), "--engine", "system"]
+    with Recorder(pulse_server) as rec:
+        cli = PtyProcess([*argv, "--level", "auto"], env)
+        assert cli.wait(timeout_s=90) == 0, bytes(cli.output)
+        cli.close()
+        time.sleep(0.2)
+    reason = "This is your first time with this session, so gentle."
+    assert f"level gentle: {reason}" in bytes(cli.output).decode("utf-8", "replace")
+    with load(script, engine="system", level="gentle") as session:  # the same voice, from the cache
+        session.speech.prepare([reason])
+        spoken = session.speech.audio(session.speech.key(reason))
+        plan = session.plan()
+        rest = session.speech.audio(session.speech.key("Rest."))
+    rate = plan.sample_rate
+    x = rec.audio()
+    ui = ui_sounds(load_palette(None), rate, intro_speech=spoken, paused_speech=rest)
+    said, rest_said = ui["intro"], ui["paused"]  # resampled to the plan's rate as played
+    skip = int(0.02 * rate)  # the monitor may miss the start of a stream
+    at_said, score_said = locate(x, said[skip:])
+    at_rest, score_rest = locate(x, rest_said)
+    assert score_said > 0.9 and score_rest > 0.9, (score_said, score_rest)
+    assert at_said - skip + len(said) <= at_rest  # the sentence, then the session

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.playback.test_ring import counting, make_transport, period
+from tests.playback.test_ring import counting, make_transport, period, plan_sample_of
 from voicecoach.journal import Journal
 from voicecoach.journal.recorder import PlayRecord, recheck_turns, session_key
 from voicecoach.playback.keys import parse_keys
@@ -147,3 +147,20 @@ def test_the_answer_sound_rises_is_short_and_no_louder_than_the_other_ui_sounds(
         for k, v in sounds.items()
         if k != "answer"
     )
+
+
+# ---- play --level auto: a sentence said before the session --------------------------------------
+
+
+def test_an_opening_sound_plays_whole_and_alone_then_the_session_from_its_start():
+    transport, ring, _ = make_transport()
+    n = transport._hold_frames + 1000  # longer than a jump's sound may hold the session back
+    transport.ui = UISoundBank({"intro": np.full((n, 2), 0.25, dtype=np.float32)})
+    assert not transport.open_with("missing")
+    assert transport.open_with("intro")
+    heard = np.concatenate([period(transport, 100) for _ in range(80)])
+    start = n + transport._gap_frames  # the sentence, then the gap, then the session
+    assert np.allclose(heard[:n], 0.25) and not heard[n:start].any()
+    first = start + (-start) % 100  # the state changes at the end of a period
+    assert list(plan_sample_of(heard[first:])) == list(range(len(heard) - first))
+    assert ring.position == len(heard) - first

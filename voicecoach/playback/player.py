@@ -122,6 +122,7 @@ class Player:
         loudness: LiveGain | None = None,
         ui_levels_db: Mapping[str, float] | None = None,
         recorder: AnswerRecorder[Any] | None = None,
+        intro: bool = False,
     ):
         self.plan = plan
         self.rate = plan.sample_rate
@@ -140,6 +141,7 @@ class Player:
         self._volume_db = 0.0
         self._resume_at = 0
         self._stopped_at = -1  # where a stop was asked for (plan sample), for the report
+        self.intro = intro  # the UI sound "intro" is said before the session
         self.rechecks = Rechecks(recorder, self.rate, lambda: self.transport.post(Sound("answer")))
 
     def _refresh_ui_sounds(self) -> None:
@@ -218,6 +220,9 @@ class Player:
             self._stream = self._open_stream(sd, device)
             try:
                 self._wait_prefill()
+                if self.intro:
+                    self._refresh_ui_sounds()  # needed before the first callback
+                    t.open_with("intro")
                 self._stream.start()
                 ended_by = self._control_loop(keys, status)
             except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP (Terminated)
@@ -394,6 +399,7 @@ def play_plan(
     block_frames: int = BLOCK_FRAMES,
     latency_s: float = LATENCY_S,
     recorder: AnswerRecorder[Any] | None = None,
+    intro_speech: SpeechAudio | None = None,
 ) -> PlaybackReport:
     """Play ``plan`` live on ``device`` (None: the default output) from ``start_sample``.
 
@@ -407,7 +413,8 @@ def play_plan(
     ``ui`` replaces UI sounds (see ``uisounds.ui_sounds``); ``paused_speech`` is the
     word "paused" in the session's voice. ``recorder`` takes the answers to
     re-checks (keys 1-5 or space taps in a re-check's window, see ``recheck``;
-    None: no window takes keys).
+    None: no window takes keys). ``intro_speech`` is said before the session
+    starts (``play --level auto`` says why it chose the level).
     Raises ``PlaybackError`` for a missing PortAudio, no device, or a device
     lost mid-session (saying where it stopped and how to resume).
     """
@@ -429,7 +436,9 @@ def play_plan(
     source = PlanSource(plan, speech, palette, loudness, block_frames=block_frames)
 
     def sounds() -> dict[str, np.ndarray]:
-        made = ui_sounds(palette, plan.sample_rate, paused_speech=paused_speech)
+        made = ui_sounds(
+            palette, plan.sample_rate, paused_speech=paused_speech, intro_speech=intro_speech
+        )
         made.update(ui or {})
         return made
 
@@ -440,8 +449,9 @@ def play_plan(
         block_frames=block_frames,
         latency_s=latency_s,
         loudness=loudness,
-        ui_levels_db=ui_sound_levels_db(plan, ui, paused_speech),
+        ui_levels_db=ui_sound_levels_db(plan, ui, paused_speech, intro_speech),
         recorder=recorder,
+        intro=intro_speech is not None,
     )
     status = StatusLine(out, quiet=quiet)
     with signals_stop_like_ctrl_c(), KeyReader(enabled=bool(interactive)) as keys:

@@ -31,6 +31,7 @@ def ui_sounds(
     sample_rate: int,
     *,
     paused_speech: SpeechAudio | None = None,
+    intro_speech: SpeechAudio | None = None,
     level_db: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """The UI sounds as ``(frames, 2)`` float32 arrays, from the palette's own tones.
@@ -41,7 +42,8 @@ def ui_sounds(
     section that way) a low double tick; ``volume`` a tick; ``bell`` the bell;
     ``answer`` (a re-check's answer was taken) two short soft notes rising a
     fifth, the mirror of the falling "paused" and unlike the ticks.
-    ``level_db`` shifts them all (the session's tone volume and loudness gain).
+    ``intro`` (only when ``intro_speech`` is given) is a sentence said before the
+    session starts. ``level_db`` shifts them all (the session's tone volume and loudness gain).
     """
     from voicecoach.sound.tones import synth_tone
 
@@ -71,6 +73,8 @@ def ui_sounds(
         "bell": bell,
         "answer": answer_chime(sample_rate),
     }
+    if intro_speech is not None:
+        sounds["intro"] = _resampled(intro_speech.samples, intro_speech.sample_rate, sample_rate)
     g = db_to_gain(level_db)
     return {k: stereo(v * g) for k, v in sounds.items()}
 
@@ -82,12 +86,17 @@ def answer_chime(sample_rate: int) -> np.ndarray:
 
 
 def ui_sound_levels_db(
-    plan: Plan, ui: Mapping[str, np.ndarray] | None, paused_speech: SpeechAudio | None
+    plan: Plan,
+    ui: Mapping[str, np.ndarray] | None,
+    paused_speech: SpeechAudio | None,
+    intro_speech: SpeechAudio | None = None,
 ) -> dict[str, float]:
     """Level of each UI sound before the loudness gain: tones at the tone volume, the spoken word at the voice's."""
     levels = {name: plan.settings.tone_volume_db for name in UI_SOUND_NAMES}
     if paused_speech is not None:
         levels["paused"] = plan.settings.voice_volume_db
+    if intro_speech is not None:
+        levels["intro"] = plan.settings.voice_volume_db
     for name in ui or {}:
         levels[name] = 0.0  # the caller's own sounds are played as given
     return levels
