@@ -12,8 +12,10 @@ import time
 
 import pytest
 
+from tests.playback.test_playback import occurrences
 from tests.pty_process import PtyProcess
-from tests.pulse import REPO, pulse_server  # noqa: F401
+from tests.pulse import REPO, Recorder, pulse_server  # noqa: F401
+from voicecoach.playback.uisounds import answer_chime, stereo
 
 SCRIPT = """---
 title: Shoulders
@@ -69,17 +71,21 @@ def test_two_plays_answered_through_the_pty_show_before_and_after_in_history(
         "PYTHONPATH": str(REPO),
     }
     # first play: number keys; a number outside the windows is ignored
-    first = Play(script, env)
-    first.next(WINDOW)
-    first.cli.send(b"4")
-    first.next(b"shoulders before: 4/5")
-    first.next(b"Middle")  # the 3 s pause after the first window: no window open
-    first.cli.send(b"1")
-    first.next(WINDOW)
-    first.cli.send(b"2")
-    first.next(b"shoulders after: 2/5")
-    said = first.finish()
+    with Recorder(pulse_server) as rec:
+        first = Play(script, env)
+        first.next(WINDOW)
+        first.cli.send(b"4")
+        first.next(b"shoulders before: 4/5")
+        first.next(b"Middle")  # the 3 s pause after the first window: no window open
+        first.cli.send(b"1")
+        first.next(WINDOW)
+        first.cli.send(b"2")
+        first.next(b"shoulders after: 2/5")
+        said = first.finish()
     assert "1/5" not in said, said
+    # each accepted answer was confirmed by the chime, heard on the sound device: twice
+    chime = stereo(answer_chime(44_100))
+    assert len(occurrences(rec.audio(), chime, threshold=0.9)) == 2
     # second play: taps of the space bar (counted, recorded once they settle), then a number
     second = Play(script, env)
     second.next(WINDOW)
@@ -120,7 +126,6 @@ Rest.
 @pytest.mark.slow
 def test_level_auto_says_why_in_the_sessions_voice_before_the_lead_in(pulse_server, tmp_path):
     from tests.playback.test_playback import locate
-    from tests.pulse import Recorder
     from voicecoach.playback.uisounds import ui_sounds
     from voicecoach.session import load
     from voicecoach.sound.palette import load_palette
