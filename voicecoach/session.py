@@ -267,13 +267,15 @@ class Session:
         journal: Journal | None = None,
         record: bool = True,
         notice: Callable[[str], None] | None = None,
+        intro: str | None = None,
         **options,
     ):
         """Play live through a sound device. Options: see ``voicecoach.playback.player.play_plan``.
 
         The play is recorded in ``journal`` (default: the user's) unless ``record`` is False;
         a journal that cannot be written is said through ``notice`` (default: a line on
-        stderr) and never stops the session.
+        stderr) and never stops the session. ``intro`` is a sentence said in the session's voice
+        before the lead-in (synthesised and cached like any phrase).
         """
         from voicecoach.journal.recorder import PlayRecord, session_key
         from voicecoach.journal.store import Journal
@@ -285,6 +287,10 @@ class Session:
         plan = self.plan(sample_rate=sample_rate)
         paused_words = self.script.settings.wording()("paused")
         paused = self.speech.audio(self.speech.key(paused_words))
+        said = None
+        if intro:
+            self.speech.prepare([intro])
+            said = self.speech.audio(self.speech.key(intro))
         entry = None
         if record:
             entry = PlayRecord.begin(
@@ -302,6 +308,8 @@ class Session:
                 palette=self.palette,
                 start_sample=start_sample,
                 paused_speech=paused,
+                recorder=entry,
+                intro_speech=said,
                 **options,
             )
         except BaseException:

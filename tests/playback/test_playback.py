@@ -526,3 +526,27 @@ def test_a_render_failure_is_reported_not_hidden(pulse_server):
     from voicecoach.errors import RenderError
 
     assert isinstance(info.value, RenderError)
+
+
+@pytest.mark.slow
+def test_an_intro_is_said_before_the_session_which_then_plays_whole(pulse_server, two_sections_ref):
+    """`play --level auto` says why it chose the level before the lead-in (issue 14)."""
+    from ..play_driver import SPEECH
+
+    plan, ref = two_sections_ref
+    intro = SPEECH["c"]  # a sweep the plan does not hold
+    with Recorder(pulse_server) as rec:
+        report = play_plan(
+            plan, speech_lookup, palette=PALETTE, interactive=False, quiet=True, intro_speech=intro
+        )
+        time.sleep(0.2)
+    x = rec.audio()
+    assert report.completed and report.underruns == 0
+    said = ui_sounds(PALETTE, RATE, intro_speech=intro)["intro"]
+    skip = int(RIG_START_LOSS_S * RATE)
+    at_intro, score_intro = locate(x, said[skip:])
+    at, score = locate(x, ref)
+    assert score_intro > MATCH and score > 0.99
+    gap = int(0.15 * RATE)  # transport.UI_SOUND_GAP_S
+    session_start = at_intro - skip + len(said) + gap
+    assert 0 <= at - session_start < 2048  # within a period of the end of the sentence and gap

@@ -190,16 +190,18 @@ def _parse_time(v: str) -> float | None:
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
 @_minutes_option
 def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet, minutes) -> None:
-    """Play a session live. Keys: space pause, n/right next, p/left back, up/down volume, q quit."""
+    """Play a session live. Keys: space pause, n/right next, p/left back, up/down volume, q quit;
+    in a re-check's 8 s window, 1-5 (or that many taps of space) answer it."""
     from voicecoach.session import load
 
     dev: str | int | None = int(device) if device is not None and device.isdigit() else device
     from voicecoach.playback.devices import resolve_device
 
+    said = None  # --level auto: why, said before the lead-in
     if level == "auto":
         if minutes is not None:
             raise UsageError("--minutes chooses the point in every range itself; leave out --level")
-        level = _auto_level(script)
+        level, said = _auto_level(script)
 
     with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s, minutes)) as session:
         resolve_device(dev)  # no sound device: say so before synthesising speech
@@ -207,7 +209,9 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
         session.prepare_speech()
         plan_ = session.plan()
         start = _parse_from(from_, plan_)
-        report = session.play(start_sample=start, device=dev, quiet=quiet, notice=_notice)
+        report = session.play(
+            start_sample=start, device=dev, quiet=quiet, notice=_notice, intro=said
+        )
     with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
         if report.underruns:
             _echo(f"voicecoach: {report.underruns} buffer underrun(s) during playback", err=True)
@@ -219,12 +223,12 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
         sys.exit(128 + signal.Signals[report.ended_by])
 
 
-def _auto_level(script: str) -> str | None:
-    """``--level auto``: the level from the journal, said on the terminal with its reason."""
+def _auto_level(script: str) -> tuple[str | None, str]:
+    """``--level auto``: the level from the journal and its reason, said on the terminal too."""
     from voicecoach.journal.auto_level import auto_level
     from voicecoach.journal.recorder import session_key
     from voicecoach.library import resolve_script
 
     choice = auto_level(session_key(resolve_script(script)), notice=_notice)
     _notice(f"level {choice.level or 'as the script says'}: {choice.reason}")
-    return choice.level
+    return choice.level, choice.reason

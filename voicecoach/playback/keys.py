@@ -38,6 +38,7 @@ _SINGLE = {
     b"q": "q",
     b"Q": "q",
     b"\x03": "ctrl-c",
+    **{str(n).encode(): str(n) for n in range(1, 6)},  # a re-check's answer
 }
 
 

@@ -23,6 +23,7 @@ status line says it is measuring loudness.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import threading
@@ -44,6 +45,7 @@ from voicecoach.playback.navigation import (
     section_at,
     section_starts,
 )
+from voicecoach.playback.recheck import AnswerRecorder, Rechecks
 from voicecoach.playback.ring import Renderer, Ring
 from voicecoach.playback.source import BLOCK_FRAMES, BlockSource, PlanSource
 from voicecoach.playback.status import StatusLine, player_status, reason_text
@@ -119,6 +121,8 @@ class Player:
         latency_s: float = LATENCY_S,
         loudness: LiveGain | None = None,
         ui_levels_db: Mapping[str, float] | None = None,
+        recorder: AnswerRecorder[Any] | None = None,
+        intro: bool = False,
     ):
         self.plan = plan
         self.rate = plan.sample_rate
@@ -137,6 +141,8 @@ class Player:
         self._volume_db = 0.0
         self._resume_at = 0
         self._stopped_at = -1  # where a stop was asked for (plan sample), for the report
+        self.intro = intro  # the UI sound "intro" is said before the session
+        self.rechecks = Rechecks(recorder, self.rate, lambda: self.transport.post(Sound("answer")))
 
     def _refresh_ui_sounds(self) -> None:
         """Make the UI sounds once the stream runs, rescale them once the gain is known."""
@@ -214,6 +220,9 @@ class Player:
             self._stream = self._open_stream(sd, device)
             try:
                 self._wait_prefill()
+                if self.intro:
+                    self._refresh_ui_sounds()  # needed before the first callback
+                    t.open_with("intro")
                 self._stream.start()
                 ended_by = self._control_loop(keys, status)
             except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP (Terminated)
@@ -222,6 +231,7 @@ class Player:
                 ended_by = e.name if isinstance(e, Terminated) else "interrupted"
             finally:
                 self._close_stream()
+                self.rechecks.finish(self.position_sample())
         finally:
             self.renderer.stop()
             self.source.cancel()
@@ -316,6 +326,10 @@ class Player:
                     raise KeyboardInterrupt
                 if t.state in (State.STOPPING, State.DONE):
                     continue  # ending: keys no longer apply
+                if t.state != State.PAUSED and self.rechecks.key(
+                    key, self.position_sample(), time.monotonic()
+                ):
+                    continue  # an answer to a re-check (space inside its window counts taps)
                 if key == "space":
                     if t.state == State.PAUSED:
                         self.resume()
@@ -338,6 +352,7 @@ class Player:
                     t.finished.wait(STOP_FADE_S + 5.0)
                     return "stopped"
             pos = self.position_sample()
+            self.rechecks.tick(pos, time.monotonic())
             shown = player_status(
                 self.plan,
                 pos,
@@ -345,6 +360,9 @@ class Player:
                 volume_db=self._volume_db,
                 measuring=self.source.waiting,
             )
+            note = self.rechecks.status(pos)
+            if note:
+                shown = dataclasses.replace(shown, extras=(note, *shown.extras))
             status.show(shown, key=section_at(self.plan, self.position_sample()))
             now = time.monotonic()
             if t.callbacks != last_callbacks:
@@ -380,6 +398,8 @@ def play_plan(
     paused_speech: SpeechAudio | None = None,
     block_frames: int = BLOCK_FRAMES,
     latency_s: float = LATENCY_S,
+    recorder: AnswerRecorder[Any] | None = None,
+    intro_speech: SpeechAudio | None = None,
 ) -> PlaybackReport:
     """Play ``plan`` live on ``device`` (None: the default output) from ``start_sample``.
 
@@ -391,7 +411,10 @@ def play_plan(
     ``interactive`` (default: standard input is a terminal) enables the keys;
     ``quiet`` hides the status line drawn on ``out`` (default stderr).
     ``ui`` replaces UI sounds (see ``uisounds.ui_sounds``); ``paused_speech`` is the
-    word "paused" in the session's voice.
+    word "paused" in the session's voice. ``recorder`` takes the answers to
+    re-checks (keys 1-5 or space taps in a re-check's window, see ``recheck``;
+    None: no window takes keys). ``intro_speech`` is said before the session
+    starts (``play --level auto`` says why it chose the level).
     Raises ``PlaybackError`` for a missing PortAudio, no device, or a device
     lost mid-session (saying where it stopped and how to resume).
     """
@@ -413,7 +436,9 @@ def play_plan(
     source = PlanSource(plan, speech, palette, loudness, block_frames=block_frames)
 
     def sounds() -> dict[str, np.ndarray]:
-        made = ui_sounds(palette, plan.sample_rate, paused_speech=paused_speech)
+        made = ui_sounds(
+            palette, plan.sample_rate, paused_speech=paused_speech, intro_speech=intro_speech
+        )
         made.update(ui or {})
         return made
 
@@ -424,7 +449,9 @@ def play_plan(
         block_frames=block_frames,
         latency_s=latency_s,
         loudness=loudness,
-        ui_levels_db=ui_sound_levels_db(plan, ui, paused_speech),
+        ui_levels_db=ui_sound_levels_db(plan, ui, paused_speech, intro_speech),
+        recorder=recorder,
+        intro=intro_speech is not None,
     )
     status = StatusLine(out, quiet=quiet)
     with signals_stop_like_ctrl_c(), KeyReader(enabled=bool(interactive)) as keys:

@@ -167,6 +167,20 @@ class Transport:
             time.sleep(0.002)
         return True
 
+    def open_with(self, name: str) -> bool:
+        """Before the stream starts: play UI sound ``name`` whole and alone, then the session.
+
+        (``play --level auto`` says why it chose the level this way.) False: no such sound.
+        """
+        sound = self.ui.sounds.get(name)
+        if sound is None:
+            return False
+        self.state = _UI_SOUND
+        self._sound = sound
+        self._sound_pos = 0
+        self._sound_release = len(sound) + self._gap_frames
+        return True
+
     # -- the callback -------------------------------------------------------------------------------
 
     def callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:

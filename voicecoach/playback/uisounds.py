@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from voicecoach.sound.palette import Palette
     from voicecoach.speech.engine import SpeechAudio
 
-UI_SOUND_NAMES = ("paused", "resume", "jump", "edge", "volume", "bell")
+UI_SOUND_NAMES = ("paused", "resume", "jump", "edge", "volume", "bell", "answer")
+ANSWER_LEVEL_DB = -14.0  # the answer chime, like the two-note "paused": soft, under the voice
 STOP_BELL_S = 4.0  # the stop bell is cut to this (fading over its second half)
 
 
@@ -30,6 +31,7 @@ def ui_sounds(
     sample_rate: int,
     *,
     paused_speech: SpeechAudio | None = None,
+    intro_speech: SpeechAudio | None = None,
     level_db: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """The UI sounds as ``(frames, 2)`` float32 arrays, from the palette's own tones.
@@ -37,8 +39,11 @@ def ui_sounds(
     ``paused`` is the word "paused" when ``paused_speech`` is given (the
     session layer synthesises it with the session's voice), else two soft
     falling notes; ``resume`` a soft chime; ``jump`` a tick; ``edge`` (no
-    section that way) a low double tick; ``volume`` a tick; ``bell`` the bell.
-    ``level_db`` shifts them all (the session's tone volume and loudness gain).
+    section that way) a low double tick; ``volume`` a tick; ``bell`` the bell;
+    ``answer`` (a re-check's answer was taken) two short soft notes rising a
+    fifth, the mirror of the falling "paused" and unlike the ticks.
+    ``intro`` (only when ``intro_speech`` is given) is a sentence said before the
+    session starts. ``level_db`` shifts them all (the session's tone volume and loudness gain).
     """
     from voicecoach.sound.tones import synth_tone
 
@@ -66,18 +71,32 @@ def ui_sounds(
         "edge": np.concatenate([low_tick, gap, low_tick]),
         "volume": tick,
         "bell": bell,
+        "answer": answer_chime(sample_rate),
     }
+    if intro_speech is not None:
+        sounds["intro"] = _resampled(intro_speech.samples, intro_speech.sample_rate, sample_rate)
     g = db_to_gain(level_db)
     return {k: stereo(v * g) for k, v in sounds.items()}
 
 
+def answer_chime(sample_rate: int) -> np.ndarray:
+    """The "answer" UI sound (mono): 587 Hz then 880 Hz, 0.35 s in all, at ``ANSWER_LEVEL_DB``."""
+    notes = [_note(587.33, 0.12, sample_rate), _note(880.0, 0.23, sample_rate)]
+    return np.concatenate(notes) * np.float32(db_to_gain(ANSWER_LEVEL_DB))
+
+
 def ui_sound_levels_db(
-    plan: Plan, ui: Mapping[str, np.ndarray] | None, paused_speech: SpeechAudio | None
+    plan: Plan,
+    ui: Mapping[str, np.ndarray] | None,
+    paused_speech: SpeechAudio | None,
+    intro_speech: SpeechAudio | None = None,
 ) -> dict[str, float]:
     """Level of each UI sound before the loudness gain: tones at the tone volume, the spoken word at the voice's."""
     levels = {name: plan.settings.tone_volume_db for name in UI_SOUND_NAMES}
     if paused_speech is not None:
         levels["paused"] = plan.settings.voice_volume_db
+    if intro_speech is not None:
+        levels["intro"] = plan.settings.voice_volume_db
     for name in ui or {}:
         levels[name] = 0.0  # the caller's own sounds are played as given
     return levels
