@@ -621,6 +621,14 @@ def new(name, force) -> None:
     _echo(f"wrote {path}; edit it, then run: voicecoach check {path}")
 
 
+# ---- publish, serve (voicecoach.publish) -------------------------------------
+
+from .publish import commands as _publish_commands  # noqa: E402
+
+cli.add_command(_publish_commands.publish)
+cli.add_command(_publish_commands.serve)
+
+
 # ---- entry point --------------------------------------------------------------
 
 
