@@ -9,6 +9,7 @@ podcast:transcript (WebVTT) and podcast:chapters (JSON). ElementTree escapes the
 
 from __future__ import annotations
 
+import html
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -72,7 +73,7 @@ def feed_xml(site: SiteInfo) -> bytes:
         + "; ".join(s.title for s in site.sessions)
         + "."
     )
-    _text(ch, "description", about)
+    _text(ch, "description", html.escape(about, quote=False))
     _text(ch, "language", "en")
     _text(ch, "generator", f"voicecoach {__version__}")
     if site.base_url:
@@ -106,7 +107,8 @@ def feed_xml(site: SiteInfo) -> bytes:
             title = episode_title(session, e, several)
             _text(item, "title", title)
             _text(item, f"{it}title", title)
-            _text(item, "description", _episode_description(session, e))
+            # apps read a description as HTML: the text is escaped as HTML, then as XML
+            _text(item, "description", html.escape(_episode_description(session, e), quote=False))
             _text(item, "link", site.url(PAGE_NAME) + f"#{session.name}")
             _text(item, "guid", episode_guid(e), isPermaLink="false")
             _text(item, "pubDate", _rfc2822(e.published))
