@@ -129,12 +129,12 @@ Put your phone beside the mat, press play, and listen.</p></div>
     if qr_feed and qr_page:
         share.append('<div class="qr-codes">')
         share.append(
-            f'<figure><img src="{_e(qr_feed)}" alt="QR code of the feed address" width="160" '
-            'height="160"><figcaption>The feed, for a podcast app</figcaption></figure>'
+            f'<figure><img src="{_e(qr_feed)}" alt="QR code of the feed address" width="140" '
+            'height="140"><figcaption>The feed, for a podcast app</figcaption></figure>'
         )
         share.append(
-            f'<figure><img src="{_e(qr_page)}" alt="QR code of this page" width="160" '
-            'height="160"><figcaption>This page, for another phone</figcaption></figure>'
+            f'<figure><img src="{_e(qr_page)}" alt="QR code of this page" width="140" '
+            'height="140"><figcaption>This page, for another phone</figcaption></figure>'
         )
         share.append("</div>")
     share.append("</section>")

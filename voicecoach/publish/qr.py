@@ -13,7 +13,8 @@ def write_qr_svg(url: str, path: Path, *, title: str) -> None:
 
     qr = segno.make(url, error="m")
     out = io.BytesIO()
-    qr.save(out, kind="svg", scale=6, border=4, title=title, desc=url, svgclass="qr")
+    # white behind the modules (not transparent): a dark page must not swallow the code
+    qr.save(out, kind="svg", scale=6, border=4, light="#fff", title=title, desc=url, svgclass="qr")
     path.write_bytes(out.getvalue())
 
 
