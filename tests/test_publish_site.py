@@ -291,3 +291,24 @@ def test_the_command_defaults_are_the_library_defaults():
     options = PublishOptions()
     assert defaults["levels"] == ",".join(options.levels)
     assert defaults["fmt"] == options.format
+
+
+def test_an_edited_include_renders_its_script_again(tmp_path):
+    folder = tmp_path / "scripts"
+    (folder / "parts").mkdir(parents=True)
+    part = folder / "parts" / "rest.md"
+    part.write_text("Rest here.\n[pause 1s]\n")
+    script = folder / "with-part.md"
+    script.write_text(
+        "---\ntitle: With a part\n---\n\n# Start\nLie down.\n[include parts/rest.md]\n"
+    )
+    site = tmp_path / "site"
+    for expected in ("(1 rendered, 0 kept)", "(0 rendered, 1 kept)"):
+        proc = publish_cli([script], site, "--levels", "standard")
+        assert proc.returncode == 0, proc.stderr
+        assert expected in proc.stdout
+    part.write_text("Rest here, and breathe out.\n[pause 1s]\n")  # the script itself unchanged
+    again = publish_cli([script], site, "--levels", "standard")
+    assert again.returncode == 0, again.stderr
+    assert "(1 rendered, 0 kept)" in again.stdout
+    assert "breathe out" in (site / "sessions/with-part-standard.vtt").read_text()

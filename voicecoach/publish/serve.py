@@ -122,7 +122,8 @@ def serve(
         if local:
             print(f"  on this machine: http://127.0.0.1:{bound}/", file=stream)
         _warn_base_url(folder, url, stream)
-        print_qr(url, stream)
+        with contextlib.suppress(UnicodeEncodeError):  # a terminal without block characters
+            print_qr(url, stream)
         print("press Ctrl-C to stop", file=stream, flush=True)
 
     async def main() -> None:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..atomic import pid_alive
@@ -344,9 +345,7 @@ def publish(
         build.mkdir()
         try:
             (build / MEDIA_DIR).mkdir()
-            report = _build(
-                scripts, site_dir, build, opts, base_url, old_episodes, manifest, load, say
-            )
+            report = _build(scripts, site_dir, build, opts, base_url, old_episodes, load, say)
             info = report.info
             cover_title = info.title
             old_cover_ok = manifest.get("cover_title") == cover_title and all(
@@ -393,7 +392,17 @@ def publish(
     return report
 
 
-def _build(scripts, site_dir, build, opts, base_url, old_episodes, manifest, load, say):
+def _build(
+    scripts: Sequence[str | os.PathLike],
+    site_dir: Path,
+    build: Path,
+    opts: PublishOptions,
+    base_url: str | None,
+    old_episodes: dict[tuple[str, str], Episode],
+    load: Callable[..., Any],
+    say: Progress,
+) -> PublishReport:
+    """Steps 2 and 3: load every script, then keep or render each episode into ``build``."""
     fmt = opts.format
     sessions: list[SessionEntry] = []
     report = PublishReport(site_dir, SiteInfo("", base_url, fmt, ()))
