@@ -246,7 +246,7 @@ def test_an_interrupted_publish_leaves_the_previous_site_whole(published, tmp_pa
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "m4a"], "m4a is not offered"),
+        (["--format", "wav"], "Invalid value for '--format'"),
         (["--levels", "gentle,hard"], "unknown level 'hard'"),
         (["--base-url", "ftp://x/"], "--base-url must be an http:// or https:// address"),
     ],
@@ -312,3 +312,49 @@ def test_an_edited_include_renders_its_script_again(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "(1 rendered, 0 kept)" in again.stdout
     assert "breathe out" in (site / "sessions/with-part-standard.vtt").read_text()
+
+
+def test_m4a_episodes_carry_the_chapters_and_the_loudness(tmp_path):
+    """AAC by ffmpeg: chapters equal the JSON ones, loudness and true peak measured on the file."""
+    from voicecoach.publish.m4a import measure
+
+    scripts = write_tiny_scripts(tmp_path / "scripts")
+    site = tmp_path / "site"
+    proc = publish_cli(
+        scripts[:1], site, "--format", "m4a", "--levels", "gentle,deep", "--base-url", BASE
+    )
+    assert proc.returncode == 0, proc.stderr
+    feed = feedparser.parse((site / "feed.xml").read_bytes())
+    assert len(feed.entries) == 2
+    for entry in feed.entries:
+        (enclosure,) = entry.enclosures
+        audio = _local(site, enclosure.href)
+        assert audio.suffix == ".m4a" and enclosure.type == "audio/x-m4a"
+        assert int(enclosure.length) == audio.stat().st_size
+        probe = json.loads(
+            subprocess.run(
+                [
+                    "ffprobe",
+                    "-v",
+                    "error",
+                    "-show_chapters",
+                    "-show_streams",
+                    "-of",
+                    "json",
+                    str(audio),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert probe["streams"][0]["codec_name"] == "aac"
+        stem = audio.name.removesuffix(".m4a")
+        doc = json.loads((site / "sessions" / f"{stem}.chapters.json").read_text())
+        assert [
+            (c["tags"]["title"], round(float(c["start_time"]) * 1000)) for c in probe["chapters"]
+        ] == [(c["title"], round(c["startTime"] * 1000)) for c in doc["chapters"]]
+        assert abs(_itunes_seconds(entry.itunes_duration) - _ffprobe_duration_s(audio)) <= 1.0
+        lufs, peak_dbtp = measure(audio)
+        assert abs(lufs + 16) <= 1.0 and peak_dbtp <= -1.0
+    assert not list((site / "sessions").glob("*.wav"))

@@ -30,7 +30,7 @@ from ..units import format_clock
     type=click.Choice(["mp3", "opus", "m4a"]),
     default="mp3",
     show_default=True,
-    help="Audio format: mp3 plays in every podcast app (m4a is refused, see the docs).",
+    help="Audio format: mp3 plays in every podcast app; m4a (AAC) is encoded by ffmpeg.",
 )
 @click.option("--engine", type=click.Choice(ENGINES), help="Speech engine (default: the script's).")
 @click.option("--voice", help="Voice name or id of the speech engine.")

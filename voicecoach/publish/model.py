@@ -13,7 +13,7 @@ from ..tags import Chapter
 MANIFEST_NAME = "publish-manifest.json"
 MANIFEST_VERSION = 1
 
-MIME_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg"}
+MIME_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "m4a": "audio/x-m4a"}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ MIME_BY_SUFFIX = (
     (".json", "application/json"),
     (".mp3", "audio/mpeg"),
     (".opus", "audio/ogg"),
+    (".m4a", "audio/mp4"),
     (".vtt", "text/vtt; charset=utf-8"),
     (".xml", "application/rss+xml; charset=utf-8"),
     (".html", "text/html; charset=utf-8"),

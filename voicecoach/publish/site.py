@@ -52,17 +52,12 @@ from .model import (
     SiteInfo,
 )
 
-FORMATS = ("mp3", "opus")
-SAMPLE_RATES = {"mp3": 44_100, "opus": 48_000}
+FORMATS = ("mp3", "opus", "m4a")
+SAMPLE_RATES = {"mp3": 44_100, "opus": 48_000, "m4a": 44_100}
 MEDIA_DIR = "sessions"
 ASSETS_DIR = "assets"
 QR_FEED = "qr-feed.svg"
 QR_PAGE = "qr-page.svg"
-_M4A_REFUSED = (
-    "m4a is not offered: voicecoach's exports carry their loudness check, tags and chapters "
-    "for mp3 and opus only, and an m4a made from them by another encoder would not be checked "
-    "the same way; use --format mp3 (every podcast app plays it) or opus"
-)
 
 Progress = Callable[[str], None]
 
@@ -80,10 +75,12 @@ class PublishOptions:
     rate: int | None = None
 
     def __post_init__(self) -> None:
-        if self.format == "m4a":
-            raise UsageError(_M4A_REFUSED)
         if self.format not in FORMATS:
-            raise UsageError(f"format must be mp3 or opus, not {self.format!r}")
+            raise UsageError(f"format must be mp3, opus or m4a, not {self.format!r}")
+        if self.format == "m4a":
+            from .m4a import ffmpeg_path
+
+            ffmpeg_path()  # refused at once where ffmpeg is missing
         if not self.levels:
             raise UsageError("--levels needs at least one of gentle, standard, deep")
         for level in self.levels:
@@ -272,11 +269,21 @@ def _render(session, name: str, level: str, fmt: str, key: str, build: Path) -> 
     files = _episode_files(name, level, fmt)
     sample_rate = SAMPLE_RATES[fmt]
     audio = build / files["audio"]
-    result = session.export(audio, fmt=fmt, captions=True, sample_rate=sample_rate)
+    # m4a: the WAV export (same audio, loudness checked), then encoded by ffmpeg (see m4a.py)
+    written = audio.with_suffix(".wav") if fmt == "m4a" else audio
+    result = session.export(
+        written, fmt="wav" if fmt == "m4a" else fmt, captions=True, sample_rate=sample_rate
+    )
     if result.captions_path != build / files["transcript"]:
         raise ExportError(f"captions of {audio} were written to {result.captions_path}")
     plan = session.plan(sample_rate=sample_rate)
-    chapters = tags_for(plan).chapters  # the same chapters as the file's ID3 CHAP frames
+    tags = tags_for(plan)
+    chapters = tags.chapters  # the same chapters as the file's own (ID3 CHAP frames in MP3)
+    if fmt == "m4a":
+        from .m4a import encode_m4a
+
+        encode_m4a(written, audio, tags)
+        written.unlink()
     (build / files["chapters_json"]).write_text(
         chapters_json(chapters, title=plan.title), encoding="utf-8"
     )
