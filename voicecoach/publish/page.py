@@ -126,6 +126,12 @@ Put your phone beside the mat, press play, and listen.</p></div>
         "choose <em>Add by URL</em> (or <em>Follow a show by URL</em>) and enter:</p>",
         f'<p class="feed-url"><a href="{_e(feed_url)}">{_e(feed_url)}</a></p>',
     ]
+    if site.base_url is None:
+        share[2] = (
+            "<p>This class was published without its web address, so podcast apps cannot "
+            "follow it yet: ask your teacher for the address of the feed.</p>"
+        )
+        share.pop()
     if qr_feed and qr_page:
         share.append('<div class="qr-codes">')
         share.append(
