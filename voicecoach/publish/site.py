@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..atomic import pid_alive
+from ..atomic import fsync_dir, pid_alive
 from ..errors import ExportError, UsageError
 from ..script import LEVELS
 from ..tags import tags_for
@@ -242,6 +242,20 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def _sync_tree(folder: Path) -> None:
+    """Every file and folder of the new site on disk before it replaces the old one."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        elif path.is_dir():
+            fsync_dir(path)
+    fsync_dir(folder)
+
+
 def _swap_in(build: Path, out: Path) -> None:
     """Put the finished ``build`` where ``out`` is, then remove the old site."""
     if not out.exists():
@@ -328,11 +342,6 @@ def publish(
     progress: Progress | None = None,
 ) -> PublishReport:
     """Publish ``scripts`` (built-in names or paths) as a site in the folder ``out``."""
-    from ..session import load
-    from .art import write_cover
-    from .page import ASSETS, page_html
-    from .qr import write_qr_svg
-
     opts = options or PublishOptions()
     say = progress or (lambda _message: None)
     if not scripts:
@@ -341,10 +350,29 @@ def publish(
     if not site_dir.name or site_dir.name in (".", ".."):
         site_dir = site_dir.resolve()
     _check_output(site_dir)
-    site_dir.parent.mkdir(parents=True, exist_ok=True)
     base_url = opts.base_url
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
+    try:
+        site_dir.parent.mkdir(parents=True, exist_ok=True)
+        report = _publish_into(site_dir, scripts, opts, base_url, say)
+    except OSError as e:  # a full disk, a folder that cannot be written...
+        raise ExportError(f"cannot publish into {site_dir}: {e.strerror or e}") from e
+    return report
+
+
+def _publish_into(
+    site_dir: Path,
+    scripts: Sequence[str | os.PathLike],
+    opts: PublishOptions,
+    base_url: str | None,
+    say: Progress,
+) -> PublishReport:
+    """Steps 2 to 5, holding the site's lock."""
+    from ..session import load
+    from .art import write_cover
+    from .page import ASSETS, page_html
+    from .qr import write_qr_svg
 
     with _publish_lock(site_dir):
         _remove_leftovers(site_dir)
@@ -397,7 +425,9 @@ def publish(
             (build / MANIFEST_NAME).write_text(
                 json.dumps(new_manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
             )
+            _sync_tree(build)
             _swap_in(build, site_dir)
+            fsync_dir(site_dir.parent)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
             raise
