@@ -153,3 +153,21 @@ def test_a_folder_that_is_no_site_is_refused(tmp_path):
     proc = run_cli("serve", str(tmp_path))
     assert proc.returncode == 2
     assert "has no index.html" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_republish_while_serving_is_served_at_once_and_whole(tmp_path):
+    scripts = write_tiny_scripts(tmp_path / "scripts")
+    site = tmp_path / "site"
+    first = publish_cli(scripts[:1], site, "--levels", "standard", "--title", "First title")
+    assert first.returncode == 0, first.stderr
+    server = Server(site)
+    try:
+        assert b"First title" in request(server, "GET", "/feed.xml")[2]
+        again = publish_cli(scripts, site, "--levels", "standard", "--title", "Second title")
+        assert again.returncode == 0, again.stderr
+        status, _, feed = request(server, "GET", "/feed.xml")
+        assert status == 200 and b"Second title" in feed and b"tiny-b-standard.mp3" in feed
+        assert request(server, "GET", "/sessions/tiny-b-standard.mp3")[0] == 200
+        assert b"Second title" in request(server, "GET", "/")[2]
+    finally:
+        server.stop()
