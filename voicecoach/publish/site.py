@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -131,18 +132,29 @@ def _name_of(path: Path) -> str:
     return name or "session"
 
 
+@functools.cache
+def code_hash() -> str:
+    """A hash of voicecoach's own code: a changed renderer makes new files, version bump or not."""
+    package = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def episode_key(session, fmt: str) -> str:
     """A hash of everything an episode's files are made from (``session`` at its level).
 
     The parsed script (includes expanded, so an edited include changes it), its settings
     with the level, the engine with its voice and rate (the speech key of a fixed phrase
     names them), the palette's every parameter, the format and sample rate, and the
-    versions of voicecoach and of this site's layout.
+    version and code of voicecoach and of this site's layout.
     """
     script = session.script
     parts = {
         "layout": MANIFEST_VERSION,
         "voicecoach": __version__,
+        "code": code_hash(),
         "format": fmt,
         "sample_rate": SAMPLE_RATES[fmt],
         "engine": session.engine_name,
