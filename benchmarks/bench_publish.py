@@ -13,6 +13,7 @@ All runs are real subprocesses, with --engine (default system: eSpeak NG) and a 
 folder. The built-in scripts are copied (with parts/) so the edit never touches the library.
 
     .venv/bin/python benchmarks/bench_publish.py [--engine system|piper] [--repeat N] [--json FILE]
+        [--only-edit]
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def main() -> None:
     ap.add_argument("--edit", default="wind-down", help="the built-in session edited")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument(
+        "--only-edit",
+        action="store_true",
+        help="skip the cold and warm figures: publish once (untimed), then the edit comparison",
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-publish-"))
@@ -77,14 +83,16 @@ def main() -> None:
         ]
         figures: dict = {"engine": args.engine, "sessions": len(names), "levels": 3}
 
-        figures["cold_s"] = _run(publish, env)
+        cold_s = _run(publish, env)
         manifest = json.loads((site / "publish-manifest.json").read_text())
         figures["episodes"] = len(manifest["episodes"])
         figures["audio_s"] = sum(e["duration_s"] for e in manifest["episodes"])
         figures["site_mb"] = sum(p.stat().st_size for p in site.rglob("*") if p.is_file()) / 1e6
-        shutil.rmtree(site)
-        figures["warm_new_site_s"] = _run(publish, env)
-        figures["warm_unchanged_s"] = [_run(publish, env) for _ in range(args.repeat)]
+        if not args.only_edit:
+            figures["cold_s"] = cold_s
+            shutil.rmtree(site)
+            figures["warm_new_site_s"] = _run(publish, env)
+            figures["warm_unchanged_s"] = [_run(publish, env) for _ in range(args.repeat)]
 
         edited = scripts / f"{args.edit}.md"
         original = edited.read_text(encoding="utf-8")

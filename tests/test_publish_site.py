@@ -143,9 +143,12 @@ def test_cover_art_is_square_and_large_enough_and_the_page_and_qr_codes_exist(pu
     for qr, url in (("qr-feed.svg", BASE + "feed.xml"), ("qr-page.svg", BASE)):
         svg = (site / qr).read_text()
         assert svg.lstrip().startswith("<?xml") and f"<desc>{url}</desc>" in svg
-    for timeline in (site / "sessions").glob("*.timeline.svg"):
-        assert "<svg" in timeline.read_text()[:1000]
-    assert len(list((site / "sessions").glob("*.timeline.svg"))) == 6
+    # one timeline picture per session, at the level the page shows first
+    timelines = sorted(p.name for p in (site / "sessions").glob("*.timeline.svg"))
+    assert timelines == ["tiny-a-standard.timeline.svg", "tiny-b-standard.timeline.svg"]
+    for name in timelines:
+        assert "<svg" in (site / "sessions" / name).read_text()[:1000]
+        assert f'src="sessions/{name}"' in page
 
 
 def _inode(path: Path) -> int:
@@ -193,9 +196,12 @@ def test_a_second_publish_keeps_unchanged_files_and_renders_only_the_edited_scri
     assert "(0 rendered, 2 kept, 4 removed)" in fourth.stdout
     names = sorted(p.name for p in (site / "sessions").iterdir())
     assert names == sorted(
-        f"tiny-a-{lv}{ext}"
-        for lv in ("gentle", "deep")
-        for ext in (".mp3", ".vtt", ".chapters.json", ".timeline.svg")
+        [
+            f"tiny-a-{lv}{ext}"
+            for lv in ("gentle", "deep")
+            for ext in (".mp3", ".vtt", ".chapters.json")
+        ]
+        + ["tiny-a-gentle.timeline.svg"]  # drawn for the kept episode now shown first
     )
     assert len(feedparser.parse((site / "feed.xml").read_bytes()).entries) == 2
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.") and p.is_dir()] == []

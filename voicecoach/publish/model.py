@@ -29,13 +29,14 @@ class Episode:
     duration_s: float
     transcript: str
     chapters_json: str
-    timeline: str
+    timeline: str  # "" except at the level the page shows first (one picture per session)
     chapters: tuple[Chapter, ...]
     published: str  # ISO 8601, UTC: when these files were made
 
     @property
     def files(self) -> tuple[str, ...]:
-        return (self.audio, self.transcript, self.chapters_json, self.timeline)
+        files = (self.audio, self.transcript, self.chapters_json, self.timeline)
+        return tuple(f for f in files if f)
 
     def to_json(self) -> dict:
         return {
@@ -66,10 +67,15 @@ class Episode:
             duration_s=float(d["duration_s"]),
             transcript=str(d["transcript"]),
             chapters_json=str(d["chapters_json"]),
-            timeline=str(d["timeline"]),
+            timeline=str(d.get("timeline") or ""),
             chapters=chapters,
             published=str(d["published"]),
         )
+
+
+def first_shown(episodes: tuple[Episode, ...] | list[Episode]) -> Episode:
+    """The episode a session's page shows first: standard, else the first level published."""
+    return next((e for e in episodes if e.level == "standard"), episodes[0])
 
 
 @dataclass(frozen=True)

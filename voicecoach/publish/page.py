@@ -2,7 +2,7 @@
 
 Each session: title, teacher, description, equipment, length at each level; one player
 with a level switch (radio buttons) and the chapter list of the chosen level (buttons:
-tap to jump); a download link, the transcript and the timeline picture. Then how to add
+tap to jump); a download link and the transcript; the session's timeline picture. Then how to add
 the feed to a podcast app, with QR codes. Everything it loads is in the site's folder
 (``assets/page.css``, ``assets/page.js``); no network is needed. Without JavaScript the
 page still reads, and each level's files are plain links.
@@ -14,7 +14,7 @@ from html import escape
 
 from ..units import format_clock
 from .feed import FEED_NAME
-from .model import Episode, SessionEntry, SiteInfo
+from .model import Episode, SessionEntry, SiteInfo, first_shown
 
 ASSETS = ("page.css", "page.js")
 
@@ -24,7 +24,7 @@ def _e(text: str | None) -> str:
 
 
 def _default_episode(session: SessionEntry) -> Episode:
-    return next((e for e in session.episodes if e.level == "standard"), session.episodes[0])
+    return first_shown(session.episodes)
 
 
 def _lengths(session: SessionEntry) -> str:
@@ -82,13 +82,17 @@ def _session_html(site: SiteInfo, s: SessionEntry) -> str:
             f'<a href="{_e(e.audio)}" download>Download ({e.audio_bytes / 1e6:.1f} MB)</a>'
             f'<a href="{_e(e.transcript)}">Transcript</a></p>'
         )
-        out.append(
-            f'<details class="timeline"><summary>Timeline picture</summary>'
-            f'<a href="{_e(e.timeline)}"><img src="{_e(e.timeline)}" loading="lazy" '
-            f'alt="Timeline of {_e(s.title)} at level {_e(e.level)}: sections and every cue over '
-            f'{format_clock(e.duration_s)}"></a></details>'
-        )
         out.append("</div>")
+    pictured = next((e for e in s.episodes if e.timeline and e is shown), None) or next(
+        (e for e in s.episodes if e.timeline), None
+    )
+    if pictured is not None:
+        out.append(
+            f'<details class="timeline"><summary>Timeline picture ({_e(pictured.level)})</summary>'
+            f'<a href="{_e(pictured.timeline)}"><img src="{_e(pictured.timeline)}" loading="lazy" '
+            f'alt="Timeline of {_e(s.title)} at level {_e(pictured.level)}: sections and every '
+            f'cue over {format_clock(pictured.duration_s)}"></a></details>'
+        )
     out.append("</section>")
     return "\n".join(out)
 

@@ -9,7 +9,8 @@ Steps:
    palette, format and voicecoach's version.
 3. In a new folder beside the site (``.SITE.publish-PID-XXXXXXXX``): files whose key the
    previous site's manifest holds are hard-linked from it (copied where links are refused);
-   the others are exported (audio with ID3 chapters, WebVTT, JSON chapters, timeline SVG).
+   the others are exported (audio with ID3 chapters, WebVTT, JSON chapters; the timeline
+   SVG of each session at the level its page shows first).
 4. Write the cover art (kept when the title is the same), the page, the feed, the QR codes,
    the page's assets and the manifest.
 5. Swap the new folder with the old one in one ``renameat2(RENAME_EXCHANGE)`` where Linux
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -285,21 +287,28 @@ def _swap_in(build: Path, out: Path) -> None:
 # ---- building ---------------------------------------------------------------------------
 
 
-def _episode_files(name: str, level: str, fmt: str) -> dict[str, str]:
+def _episode_files(name: str, level: str, fmt: str, timeline: bool) -> dict[str, str]:
     stem = f"{MEDIA_DIR}/{name}-{level}"
     return {
         "audio": f"{stem}.{fmt}",
         "transcript": f"{stem}.vtt",
         "chapters_json": f"{stem}.chapters.json",
-        "timeline": f"{stem}.timeline.svg",
+        "timeline": f"{stem}.timeline.svg" if timeline else "",
     }
 
 
-def _render(session, name: str, level: str, fmt: str, key: str, build: Path) -> Episode:
-    """Export one session at one level into ``build``: audio, captions, chapters, timeline."""
+def _draw_timeline(session, fmt: str, target: Path) -> None:
     from ..timeline import write_svg
 
-    files = _episode_files(name, level, fmt)
+    write_svg(session.plan(sample_rate=SAMPLE_RATES[fmt]), target)
+
+
+def _render(
+    session, name: str, level: str, fmt: str, key: str, build: Path, *, timeline: bool
+) -> Episode:
+    """Export one session at one level into ``build``: audio, captions, chapters (and the
+    session's timeline picture when ``timeline``)."""
+    files = _episode_files(name, level, fmt, timeline)
     sample_rate = SAMPLE_RATES[fmt]
     audio = build / files["audio"]
     # m4a: the WAV export (same audio, loudness checked), then encoded by ffmpeg (see m4a.py)
@@ -320,7 +329,8 @@ def _render(session, name: str, level: str, fmt: str, key: str, build: Path) -> 
     (build / files["chapters_json"]).write_text(
         chapters_json(chapters, title=plan.title), encoding="utf-8"
     )
-    write_svg(plan, build / files["timeline"])
+    if timeline:
+        _draw_timeline(session, fmt, build / files["timeline"])
     return Episode(
         name=name,
         level=level,
@@ -479,17 +489,24 @@ def _build(
         for base in loaded:
             name = _name_of(base.path)
             episodes = []
+            # one timeline picture per session, at the level the page shows first
+            pictured = "standard" if "standard" in opts.levels else opts.levels[0]
             for level in opts.levels:
                 session = base.with_level(level)
                 key = episode_key(session, fmt)
                 old = old_episodes.get((name, level))
                 if old is not None and old.key == key and _keep(old, site_dir, build):
+                    if level == pictured and not old.timeline:  # the levels published changed
+                        files = _episode_files(name, level, fmt, True)
+                        _draw_timeline(session, fmt, build / files["timeline"])
+                        old = dataclasses.replace(old, timeline=files["timeline"])
                     episodes.append(old)
                     report.kept.append(f"{name}/{level}")
                     say(f"kept {name} ({level}): unchanged")
                     continue
                 say(f"rendering {name} ({level})...")
-                episodes.append(_render(session, name, level, fmt, key, build))
+                episode = _render(session, name, level, fmt, key, build, timeline=level == pictured)
+                episodes.append(episode)
                 report.rendered.append(f"{name}/{level}")
             s = base.settings
             sessions.append(
