@@ -33,6 +33,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -297,6 +298,28 @@ def _episode_files(name: str, level: str, fmt: str, timeline: bool) -> dict[str,
     }
 
 
+def _preload_timeline() -> None:
+    """Import matplotlib (about 0.6 s) on a thread while the first export waits for its speech.
+
+    The same pattern as ``loudness.preload_meter``; a drawing that starts first waits for
+    the import lock.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import matplotlib.backends.backend_svg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+            import matplotlib.font_manager  # noqa: F401
+            import matplotlib.patches  # noqa: F401
+            import matplotlib.style  # noqa: F401
+            import matplotlib.textpath  # noqa: F401
+            import matplotlib.ticker  # noqa: F401
+
+            from .. import timeline  # noqa: F401
+
+    threading.Thread(target=load, name="voicecoach-preload-timeline", daemon=True).start()
+
+
 def _draw_timeline(session, fmt: str, target: Path) -> None:
     from ..timeline import write_svg
 
@@ -505,6 +528,8 @@ def _build(
                     say(f"kept {name} ({level}): unchanged")
                     continue
                 say(f"rendering {name} ({level})...")
+                if not report.rendered:
+                    _preload_timeline()
                 episode = _render(session, name, level, fmt, key, build, timeline=level == pictured)
                 episodes.append(episode)
                 report.rendered.append(f"{name}/{level}")
