@@ -2,6 +2,7 @@
 
 One module per group of commands: ``scripts`` (check, plan, new), ``sessions``
 (export, play), ``browse`` (list, show), ``history`` (the practice journal),
+``publish`` and ``serve`` (from ``voicecoach.publish.commands``),
 ``system`` (devices, voices, cache); ``common`` holds the group and what the
 commands share, ``main`` the entry point.
 
@@ -18,7 +19,10 @@ from voicecoach.cli import browse, scripts, sessions, system  # noqa: F401  (eac
 from voicecoach.cli.common import cli
 from voicecoach.cli.history import history
 from voicecoach.cli.main import main
+from voicecoach.publish import commands as publish_commands
 
 cli.add_command(history)
+cli.add_command(publish_commands.publish)
+cli.add_command(publish_commands.serve)
 
 __all__ = ["cli", "main"]
