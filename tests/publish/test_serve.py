@@ -6,7 +6,8 @@ import http.client
 import signal
 
 import pytest
-from x.publish_helpers import Server, publish_cli, write_tiny_scripts
+
+from tests.publish.helpers import Server, publish_cli, write_tiny_scripts
 
 SECRET = b"the teacher's private notes"
 
@@ -147,7 +148,7 @@ def test_ctrl_c_or_sigterm_stops_it_cleanly(served, sig):
 
 
 def test_a_folder_that_is_no_site_is_refused(tmp_path):
-    from x.publish_helpers import run_cli
+    from tests.publish.helpers import run_cli
 
     proc = run_cli("serve", str(tmp_path))
     assert proc.returncode == 2

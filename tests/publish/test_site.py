@@ -16,8 +16,8 @@ import feedparser
 import pytest
 from mutagen.id3 import ID3
 from PIL import Image
-from x.publish_helpers import publish_cli, run_cli, write_tiny_scripts
 
+from tests.publish.helpers import publish_cli, run_cli, write_tiny_scripts
 from voicecoach.language.script import LEVELS
 from voicecoach.publish.feed import ITUNES, PODCAST
 from voicecoach.publish.site import PublishOptions

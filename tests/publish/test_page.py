@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from x.publish_helpers import Server, publish_cli, write_tiny_scripts
+
+from tests.publish.helpers import Server, publish_cli, write_tiny_scripts
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
@@ -142,10 +143,13 @@ def test_tapping_a_chapter_seeks_to_its_time(phone, site_and_server):
     site, _ = site_and_server
     chapters = json.loads((site / "sessions/tiny-a-standard.chapters.json").read_text())["chapters"]
     start_s = chapters[1]["startTime"]
+    # playing on from the chapter: anywhere inside it counts (a loaded machine polls late)
+    end_s = chapters[2]["startTime"] if len(chapters) > 2 else start_s + 5.0
     page.evaluate("document.querySelector('#tiny-a audio').muted = true")
     page.get_by_role("button", name="Hold the ball").tap()
     page.wait_for_function(
-        f"Math.abs(document.querySelector('#tiny-a audio').currentTime - {start_s}) < 0.5 "
+        f"(t => t >= {start_s} - 0.25 && t < {end_s})"
+        "(document.querySelector('#tiny-a audio').currentTime) "
         "&& !document.querySelector('#tiny-a audio').paused",
         timeout=20_000,
     )
