@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 import termios
 import threading
@@ -14,7 +15,15 @@ from tests.pulse import REPO
 
 
 def _take_controlling_terminal() -> None:
-    """In the child, after setsid: make the pty on stdin the controlling terminal."""
+    """In the child, after setsid: make the pty on stdin the controlling terminal.
+
+    The stop signals go back to their default action, as for a program started from a
+    terminal: run under ``nohup`` (or as a background job), the tests' own process ignores
+    SIGHUP (and SIGINT), the child would inherit that, and voicecoach rightly leaves an
+    ignored signal ignored.
+    """
+    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
