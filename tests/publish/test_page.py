@@ -153,6 +153,8 @@ def test_tapping_a_chapter_seeks_to_its_time(phone, site_and_server):
         "&& !document.querySelector('#tiny-a audio').paused",
         timeout=20_000,
     )
+    # the page marks the chapter on the audio's next timeupdate (up to ~250 ms later)
+    page.wait_for_selector("#tiny-a button.chapter[aria-current=true]", timeout=10_000)
     current = page.locator("#tiny-a button.chapter[aria-current=true]")
     assert current.count() == 1 and "Hold the ball" in current.inner_text()
     assert problems == []

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,9 +82,7 @@ class Journal:
             # crash); no fsync per commit, which would cost ~20 ms on each write of a play
             conn.execute("PRAGMA synchronous = NORMAL")
             if not self._ready:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                schema.migrate(conn)
+                self._set_up(conn)
                 self._ready = True
             yield conn
         except (sqlite3.Error, OSError, ValueError) as e:
@@ -91,6 +90,27 @@ class Journal:
         finally:
             if conn is not None:
                 conn.close()
+
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        """WAL mode and the current schema, retried while another process holds the file.
+
+        Switching a new file to WAL takes an exclusive lock for which SQLite does not wait
+        (its busy handler is not called for it): two players starting on a new journal
+        at once saw "database is locked" at once. Retried for up to ``timeout_s``.
+        """
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                schema.migrate(conn)
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
