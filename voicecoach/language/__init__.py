@@ -14,8 +14,9 @@ The names below load lazily, on first use, like ``voicecoach.speech``'s.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voicecoach._lazy import lazy_exports
 
 _EXPORTS = {
     "parse_file": "voicecoach.language.parser",
@@ -96,14 +97,4 @@ if TYPE_CHECKING:
     from voicecoach.language.script import ENGINES, LEVELS, DurationSpec, Loc, Script, Settings
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'voicecoach.language' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

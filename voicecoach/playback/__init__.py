@@ -13,8 +13,9 @@ are loaded on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voicecoach._lazy import lazy_exports
 
 _EXPORTS = {
     "PlaybackReport": "voicecoach.playback.player",
@@ -53,14 +54,4 @@ if TYPE_CHECKING:
     from voicecoach.playback.uisounds import ui_sounds
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'voicecoach.playback' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

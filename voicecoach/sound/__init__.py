@@ -22,8 +22,9 @@ The names below are loaded lazily: importing this package imports no numpy.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voicecoach._lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_PALETTE": "voicecoach.sound.palette",
@@ -77,14 +78,4 @@ if TYPE_CHECKING:
     from voicecoach.sound.truepeak import TruePeakMeter
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'voicecoach.sound' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
