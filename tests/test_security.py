@@ -358,10 +358,11 @@ def test_loudness_entries_do_not_follow_planted_links(tmp_path):
     target = folder / "abc.json"
     pid, _ = _ids()
     _planted_links(folder, [f"abc.{pid}.tmp"], victim)
-    decisions.update_cache(target, measured=(-20.0, -3.0))
+    made = {"gain_db": 1.5, "limiter": True}
+    decisions.update_cache(target, decision=("export-lossless", made))
     assert victim.read_text(encoding="utf-8") == "keep me\n"
     assert not target.is_symlink()
-    assert decisions.cached_measurement(target) == (-20.0, -3.0)
+    assert decisions.cached_decision(target, "export-lossless") == made
 
 
 def test_limiter_spans_do_not_follow_planted_links(tmp_path):

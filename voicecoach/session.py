@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from voicecoach.language.compiler import SpeechLengths
     from voicecoach.sound.palette import Palette
     from voicecoach.speech import SpeechService
+    from voicecoach.speech.engine import SpeechAudio
 
 
 LEAD_IN_RANGE_S = (0, 600)  # the lead-in an option may set (``--lead-in``, ``load(lead_in=)``)
@@ -232,6 +233,34 @@ class Session:
             progress=progress,
         )
 
+    def plan_ahead(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE, later: tuple[str, ...] = ()):
+        """The plan at once, settling while a thread synthesises its speech in heard order.
+
+        A ``voicecoach.language.ahead.PlanAhead``: its ``plan`` is final up to
+        ``settled_sample`` (all of it once ``done``: then it is ``plan()``'s);
+        call ``start()`` to begin synthesising. ``later`` are phrases to
+        synthesise after the plan's. Script errors are raised here, at once.
+        """
+        from voicecoach.language.ahead import PlanAhead, fixed
+        from voicecoach.language.compiler import at_its_line
+        from voicecoach.sound.render import lookahead_samples
+
+        if sample_rate in self._plans:
+            return fixed(self._plans[sample_rate])
+        speech = self.speech
+
+        def explain(error: BaseException) -> BaseException:
+            return at_its_line(self.script, error) if isinstance(error, PhraseError) else error
+
+        return PlanAhead(
+            lambda lengths: self._compile(lengths, sample_rate),
+            speech,
+            lookahead_samples=lookahead_samples(self.palette, sample_rate),
+            later=later,
+            explain=explain,
+            causal=self.minutes is None,  # a dose fits every range to the whole length
+        )
+
     def with_level(self, level: str) -> Session:
         """The same parsed script at another level, sharing this session's speech service and palette.
 
@@ -283,19 +312,24 @@ class Session:
         from voicecoach.playback.player import play_plan
 
         resolve_device(options.get("device"))  # no device: say so before synthesising speech
-        self.prepare_speech()
-        plan = self.plan(sample_rate=sample_rate)
         paused_words = self.script.settings.wording()("paused")
-        paused = self.speech.audio(self.speech.key(paused_words))
         said = None
-        if intro:
+        if intro:  # said before the lead-in: needed first
             self.speech.prepare([intro])
             said = self.speech.audio(self.speech.key(intro))
+        # The plan at once; what is not synthesised yet is, ahead of the playhead, while it plays.
+        ahead = self.plan_ahead(sample_rate=sample_rate, later=(paused_words,)).start()
+
+        def paused() -> SpeechAudio | None:
+            if not self.speech.is_ready(paused_words):
+                return None  # a soft two-note sound says "paused" until the word is ready
+            return self.speech.audio(self.speech.key(paused_words))
+
         entry = None
         if record:
             entry = PlayRecord.begin(
                 journal or Journal(),
-                plan,
+                ahead.plan,
                 self.script,
                 session=session_key(self.path),
                 minutes=self.minutes,
@@ -303,7 +337,7 @@ class Session:
             )
         try:
             report = play_plan(
-                plan,
+                ahead,
                 self.speech.audio,
                 palette=self.palette,
                 start_sample=start_sample,
@@ -316,6 +350,11 @@ class Session:
             if entry is not None:
                 entry.end(completed=False, stopped_at_sample=None)
             raise
+        finally:
+            ahead.stop()
+            ahead.join(5.0)
+            if ahead.done and ahead.error is None:
+                self._plans[sample_rate] = ahead.plan
         if entry is not None:
             entry.end(completed=report.completed, stopped_at_sample=report.stopped_at_sample)
         return report

@@ -44,13 +44,13 @@ def test_status_text_keeps_the_numbers_and_shortens_the_words():
         section="Right side of the neck and the shoulder blades",
         cue='"Breathe in slowly and let the shoulder blades slide down..."',
         left="28:37 left",
-        extras=("vol -6 dB", "(measuring loudness...)"),
+        extras=("vol -6 dB", "(waiting for speech synthesis: nothing is lost)"),
     )
     full = status.text()
     assert full == (
         'playing 1:23/30:00  Right side of the neck and the shoulder blades  | "Breathe in '
         'slowly and let the shoulder blades slide down..." | 28:37 left  vol -6 dB  '
-        "(measuring loudness...)"
+        "(waiting for speech synthesis: nothing is lost)"
     )
     assert status.text(300) == full
     for width in (120, 80, 60, 40, 30):
@@ -82,7 +82,7 @@ def test_player_status_and_reason_text_say_where_the_session_is():
         "Two",
         '"phrase b"',
         "0:01 left",
-        ("vol -6 dB", "(measuring loudness...)"),
+        ("vol -6 dB", "(waiting for speech synthesis: nothing is lost)"),
     )
     assert player_status(plan, at, "paused", volume_db=0.0, measuring=False).extras == ()
     assert reason_text(plan, "stopped", at) == "stopped at 0:02 in 'Two'; resume with --from 0:02"

@@ -15,6 +15,7 @@ from voicecoach.language.plan import Event, Plan
 from voicecoach.language.script import Settings
 from voicecoach.session import Session
 from voicecoach.sound.balance import measure_balance
+from voicecoach.sound.levels import SPEECH_LUFS
 from voicecoach.sound.palette import load_palette
 from voicecoach.sound.render import render_blocks
 from voicecoach.speech.engine import SpeechAudio
@@ -54,11 +55,13 @@ def test_the_measure_reads_each_level_it_was_given_and_leaves_out_speech():
     )
     balance = measure_balance(plan, audio)
 
-    # the voice over its span, by pyloudnorm (a steady sine: its gating changes nothing)
-    alone = np.stack([voice, voice], axis=1).astype(np.float64)
+    # the voice over its span, by pyloudnorm (a steady sine: its gating changes nothing); the
+    # mixer brought it to the speech level
+    spoken = audio[speech.start_sample : speech.end_sample].astype(np.float64)
     assert balance.voice_lufs == pytest.approx(
-        pyloudnorm.Meter(SR).integrated_loudness(alone), abs=0.05
+        pyloudnorm.Meter(SR).integrated_loudness(spoken), abs=0.05
     )
+    assert balance.voice_lufs == pytest.approx(SPEECH_LUFS, abs=0.1)
     tone_volume_db = plan.settings.tone_volume_db
     by_tone = {t.tone: t for t in balance.tones}
     for name in ("inhale", "exhale"):

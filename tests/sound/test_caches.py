@@ -108,26 +108,3 @@ def test_a_second_render_reads_its_tones_and_prepared_speech_from_disk(tmp_path,
     assert _entries(tmp_path, "tones") == tone_files
     assert _entries(tmp_path, "speech-prepared") == speech_files
     _forget_in_memory()
-
-
-def test_a_second_normalisation_reads_the_measurement_from_the_decision_cache(
-    tmp_path, monkeypatch
-):
-    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
-    plan, _ = session_plan()
-    measured: list[int] = []
-    real = normalise.measure_blocks
-
-    def counting(*args, **kwargs):
-        measured.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(normalise, "measure_blocks", counting)
-    first = normalise.normalisation_gain_db(plan, Voices(VOICE), palette=WARM)
-    passes = len(measured)
-    assert passes == (2 if first.limiter else 1)
-    assert normalise.cache_path(plan, WARM) in _entries(tmp_path, "loudness")
-    measured.clear()
-    again = normalise.normalisation_gain_db(plan, Voices(VOICE), palette=WARM)
-    assert len(measured) == passes - 1  # the gain-0 pass came from the cache
-    assert again == first

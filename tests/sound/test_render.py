@@ -228,7 +228,31 @@ def test_speech_is_placed_at_its_sample_centred_and_resampled_with_a_filter():
         return spec[np.argmin(np.abs(freqs - f))]
 
     assert db(level_at(VOICE_SR - tone_hz) / level_at(tone_hz)) < -50
-    assert rms(body) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
+    # at the speech level (over the utterance, as the tones are measured), not the engine's
+    from voicecoach.sound.levels import SPEECH_LUFS
+    from voicecoach.sound.tones import tone_loudness_lufs
+
+    span = audio[start : start + ev.duration_samples, 0]
+    assert tone_loudness_lufs(span, SR) == pytest.approx(SPEECH_LUFS, abs=0.05)
+
+
+def test_every_phrase_is_brought_to_the_speech_level_whatever_the_engine_gave():
+    """A whisper and a shout from the engine come out equally loud (and keep their shapes)."""
+    from voicecoach.sound.levels import SPEECH_LUFS
+    from voicecoach.sound.tones import tone_loudness_lufs
+
+    t = np.arange(VOICE_SR // 2) / VOICE_SR
+    shape = np.sin(2 * np.pi * 440 * t) * np.hanning(len(t))
+    soft = (0.02 * shape).astype(np.float32)
+    loud = (0.9 * shape).astype(np.float32)
+    a = speech_event("soft", 10_000, soft)
+    b = speech_event("loud", a.end_sample + 10_000, loud)
+    plan = make_plan([a, b], b.end_sample + 100)
+    audio = render(plan, Voices({"soft": soft, "loud": loud}))
+    spans = [audio[e.start_sample : e.end_sample, 0] for e in (a, b)]
+    for span in spans:
+        assert tone_loudness_lufs(span, SR) == pytest.approx(SPEECH_LUFS, abs=0.05)
+    assert np.abs(spans[0] - spans[1]).max() < 1e-4  # the same shape, at the same level
 
 
 @pytest.mark.parametrize("rate", [48_000, 16_000])

@@ -41,7 +41,9 @@ def _one_of_each_kind(cache):
     prepared = cache / "speech-prepared" / f"p{diskcache.ARRAY_SUFFIX}"
     diskcache.save_array(prepared, np.full(15_000, 0.1, dtype=np.float32))
     decision = cache / "loudness" / "x.json"
-    decisions.update_cache(decision, measured=(-20.0, -3.0))
+    decisions.update_cache(
+        decision, decision=("export-lossless", {"gain_db": 1.5, "limiter": True})
+    )
     spans = cache / "loudness" / "x.limiter.bin"
     writer = limiter.SpanWriter(spans, b"k" * 16)
     writer(0, np.full(7_500, 0.9))

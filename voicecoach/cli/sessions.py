@@ -205,10 +205,12 @@ def play(script, level, voice, rate_wpm, engine, lead_in_s, from_, device, quiet
 
     with load(script, **_overrides(level, voice, rate_wpm, engine, lead_in_s, minutes)) as session:
         resolve_device(dev)  # no sound device: say so before synthesising speech
-        _announce_speech(session, always=True)
-        session.prepare_speech()
-        plan_ = session.plan()
-        start = _parse_from(from_, plan_)
+        start = 0
+        if from_ is not None:  # a time or a section of the final plan: all its speech first
+            _announce_speech(session, always=True)
+            session.prepare_speech()
+            start = _parse_from(from_, session.plan())
+        # else the session starts at once and its speech is synthesised while it plays
         report = session.play(
             start_sample=start, device=dev, quiet=quiet, notice=_notice, intro=said
         )

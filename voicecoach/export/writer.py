@@ -1,9 +1,11 @@
-"""The file sink's orchestration: a plan, normalised to -16 LUFS, written atomically as WAV/FLAC/OGG/MP3/Opus.
+"""The file sink's orchestration: a plan at -16 LUFS, written atomically as WAV/FLAC/OGG/MP3/Opus.
 
-Two passes over the streaming renderer (measure, then write), so memory stays
-flat whatever the session length. Both results go to the loudness cache
-(``sound.normalise.cache_path``, shared with ``play``): exporting the same audio
-again, or to another lossless format, renders once, straight into the file. The audio goes to a temporary file in the
+One pass over the streaming renderer at the session gain (``levels.session_gain_db``:
+known before rendering, since every phrase is at the speech level) through the
+peak limiter, so memory stays flat whatever the session length and ``play`` plays
+the same samples. A lossy file is decoded and measured; what was decided goes to
+the loudness cache (``sound.normalise.cache_path``), so exporting it again renders
+once, straight into the file. The audio goes to a temporary file in the
 target folder (``.NAME.part-PID-XXXXXXXX``, see ``atomic``) that is renamed over the target only
 when it is complete and tagged; captions are written to their own temporary
 file first, and the two are renamed together or not at all
@@ -22,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import math
 import os
 import shutil
 import signal
@@ -35,14 +36,8 @@ from typing import TYPE_CHECKING
 from voicecoach.errors import ExportError
 from voicecoach.export.encoder import measure_file, open_encoder
 from voicecoach.export.formats import LOSSY_FORMATS, OPUS_SAMPLE_RATES, format_for
-from voicecoach.sound import normalise
-from voicecoach.sound.decisions import (
-    LOSSLESS_DECISION,
-    cached_decision,
-    cached_measurement,
-    update_cache,
-)
-from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
+from voicecoach.sound.decisions import LOSSLESS_DECISION, cached_decision, update_cache
+from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, session_gain_db
 from voicecoach.sound.meter import LoudnessMeter
 from voicecoach.sound.normalise import cache_path, plan_blocks
 from voicecoach.storage.atomic import (
@@ -61,8 +56,6 @@ if TYPE_CHECKING:
 
 # lossy codecs overshoot the peaks they are given: aim this much lower, then check the decoded file
 _CODEC_HEADROOM_DB = 1.0
-# a limited render within this of the target is kept (EBU R 128's tolerance); further off, it is redone
-_LOUDNESS_SLACK_LU = 0.5
 
 ProgressFn = Callable[[int, int], None]
 SpeechLookup = Callable[[str], "SpeechAudio"]  # a speech key to its audio (``SpeechService.audio``)
@@ -190,17 +183,14 @@ def export_plan(
 ) -> ExportResult:
     """Render ``plan`` into an audio file at ``out_path``, normalised and tagged, atomically.
 
-    ``speech`` maps a speech key to its ``SpeechAudio``. Pass 1 renders at
-    gain 0 and measures; pass 2 renders at the normalising gain (through the
-    peak limiter when a plain gain would pass the ceiling) into the file. A
-    pass is added only when the result must be corrected: the limiter took
-    more than ``_LOUDNESS_SLACK_LU`` off the target, or a lossy codec pushed
-    the decoded true peak over the ceiling. ``progress(done, total)`` counts
-    samples over all passes (``total`` grows when a pass is added).
-    ``captions`` also writes a WebVTT file beside the audio (same stem).
-    The loudness cache skips pass 1 when this audio was measured before (by
-    ``export`` or ``play``), and every pass but the writing one when it was
-    exported before in the same kind of format.
+    ``speech`` maps a speech key to its ``SpeechAudio``. One pass renders at
+    the session gain through the peak limiter into the file (measuring it on
+    the way); a lossy file is then decoded and measured, and written again with
+    more headroom when the codec pushed its true peak over the ceiling.
+    ``progress(done, total)`` counts samples over all passes (``total`` grows
+    when a pass is added). ``captions`` also writes a WebVTT file beside the
+    audio (same stem). The loudness cache skips every pass but the writing one
+    when this audio was exported before in the same kind of format.
     """
     from voicecoach.export.captions import captions_path_for, webvtt_text
     from voicecoach.export.tags import tags_for, write_tags
@@ -291,58 +281,36 @@ def _write_known(
 def _decide_and_write(
     parts: PartFiles, target: Path, audio: _Audio, work: _Work, cache: Path | None
 ) -> _Written:
-    """Measure (unless cached), write at the normalising gain, and correct until in range.
+    """Write at the session gain through the peak limiter, and check a lossy file's decoded peak.
 
-    The result names the written temporary file (one of ``parts``).
+    The gain is known before anything is rendered (``levels.session_gain_db``:
+    every phrase is at ``SPEECH_LUFS``), so a lossless export is one pass, and
+    ``play`` plays exactly these samples. The limiter holds the true peak under
+    the ceiling (it leaves the samples alone where they are under it). A lossy
+    codec can push the decoded peaks over: then the file is written again with
+    more headroom. The result names the written temporary file (one of ``parts``).
     """
-    rate = audio.plan.sample_rate
     lossy = audio.fmt in LOSSY_FORMATS
-    work.add_passes(1 + (1 if lossy else 0))
-    measured = cached_measurement(cache)
-    if measured is None:
-        work.add_passes(1)
-        measured = normalise.measure_blocks(
-            plan_blocks(
-                audio.plan, audio.speech, palette=audio.palette, block_frames=audio.block_frames
-            ),
-            rate,
-            work.at,
-            block_frames=audio.block_frames,
-        )
-        work.next_pass()
-        update_cache(cache, measured=measured)
-    measured_lufs, measured_peak = measured
-    gain = TARGET_LUFS - measured_lufs if math.isfinite(measured_lufs) else 0.0
+    gain = session_gain_db(audio.plan.settings.voice_volume_db)
     headroom_db = _CODEC_HEADROOM_DB if lossy else 0.0
     part = parts.new(target)
     for attempt in range(3):
-        if attempt:
-            work.add_passes(1 + (1 if lossy else 0))
+        work.add_passes(1 + (1 if lossy else 0))
         ceiling = MAX_TRUE_PEAK_DBTP - headroom_db
-        limit = measured_peak + gain > ceiling
-        settings = replace(audio, gain_db=gain, limit=limit, ceiling_dbtp=ceiling)
-        metered = _write_audio(part, settings, work, meter=limit and not lossy)
+        settings = replace(audio, gain_db=gain, limit=True, ceiling_dbtp=ceiling)
+        metered = _write_audio(part, settings, work, meter=not lossy)
         work.next_pass()
         if lossy:
             # a listener hears the decoded file: measure that
             lufs, peak = measure_file(part, work.at)
             work.next_pass()
-        elif limit:
+        else:
             assert metered is not None
             lufs, peak = metered
-        else:  # a plain gain: the measurement scales exactly
-            lufs, peak = measured_lufs + gain, measured_peak + gain
-        again = False
-        if limit and math.isfinite(lufs) and abs(lufs - TARGET_LUFS) > _LOUDNESS_SLACK_LU:
-            # give back what the limiter took off; it still holds the ceiling
-            gain += TARGET_LUFS - lufs
-            again = True
-        if lossy and peak > MAX_TRUE_PEAK_DBTP:
-            headroom_db += peak - MAX_TRUE_PEAK_DBTP + 0.3
-            again = True
-        if not again:
+        if not (lossy and peak > MAX_TRUE_PEAK_DBTP) or attempt == 2:
             break
-    return _Written(part, gain, limit, ceiling, lufs, peak)
+        headroom_db += peak - MAX_TRUE_PEAK_DBTP + 0.3
+    return _Written(part, gain, True, ceiling, lufs, peak)
 
 
 class _Work:

@@ -146,6 +146,11 @@ class PlayRecord:
             self.failed = True  # said once; the rest of the play goes unrecorded
             self.notice(NOTICE.format(e))
 
+    def replan(self, plan: Plan) -> None:
+        """The plan settled further while playing (speech synthesised ahead): take its turns."""
+        self.plan = plan
+        self.turns = recheck_turns(plan)
+
     def turn_at(self, sample: int) -> RecheckTurn | None:
         """The re-check whose question or window is playing at ``sample``, if any."""
         return next((t for t in self.turns if t.start_sample <= sample < t.end_sample), None)

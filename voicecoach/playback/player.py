@@ -16,9 +16,11 @@ Three threads share one pre-allocated ring of audio slots (``ring``):
 
 Jumps and resumes bump the generation: the renderer restarts at the new
 position while the callback plays a short UI sound, then the new audio
-follows. The loudness gain is the export's (``gain.LiveGain``); a session
-whose loudness pass outlasts its lead-in starts speaking late, and the
-status line says it is measuring loudness.
+follows. The loudness gain is the export's (``gain.LiveGain``: known before
+anything is rendered). The plan may still be settling (``language.ahead``:
+speech synthesised ahead of the playhead): the player reads the newest one,
+and when synthesis falls behind, the source stops where nothing sounds and the
+status line says it waits (nothing is lost, nothing is cut).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from voicecoach.errors import PlaybackError, RenderError, UsageError, VoicecoachError
+from voicecoach.language.ahead import PlanAhead, fixed
 from voicecoach.language.plan import Plan
 from voicecoach.playback.devices import NO_DEVICE_HELP, load_sounddevice, resolve_device
 from voicecoach.playback.gain import LiveGain
@@ -112,7 +115,7 @@ class Player:
 
     def __init__(
         self,
-        plan: Plan,
+        plan: Plan | PlanAhead,
         source: BlockSource,
         *,
         sounds: Mapping[str, np.ndarray] | Callable[[], Mapping[str, np.ndarray]],
@@ -120,13 +123,16 @@ class Player:
         ring_s: float = RING_S,
         latency_s: float = LATENCY_S,
         loudness: LiveGain | None = None,
-        ui_levels_db: Mapping[str, float] | None = None,
+        ui_levels_db: Mapping[str, float] | Callable[[], Mapping[str, float]] | None = None,
         recorder: AnswerRecorder[Any] | None = None,
         intro: bool = False,
     ):
-        self.plan = plan
-        self.rate = plan.sample_rate
-        self.navigator = SectionNavigator(section_starts(plan))
+        self.ahead = plan if isinstance(plan, PlanAhead) else fixed(plan)
+        self._seen_plan = self.plan
+        self._seen_done = self.ahead.done
+        self.rate = self.plan.sample_rate
+        self.recorder = recorder
+        self.navigator = SectionNavigator(section_starts(self.plan))
         self.source = source
         self.loudness = loudness
         self.ui = UISoundBank(sounds, ui_levels_db)
@@ -144,10 +150,27 @@ class Player:
         self.intro = intro  # the UI sound "intro" is said before the session
         self.rechecks = Rechecks(recorder, self.rate, lambda: self.transport.post(Sound("answer")))
 
+    @property
+    def plan(self) -> Plan:
+        """The newest plan (final once every phrase is synthesised)."""
+        return self.ahead.plan
+
+    def _follow_plan(self) -> None:
+        """Take a newer plan: section starts and re-check turns may have moved past the settled point."""
+        plan = self.plan
+        if plan is not self._seen_plan:
+            self._seen_plan = plan
+            self.navigator.starts = section_starts(plan)
+            if self.recorder is not None:
+                self.recorder.replan(plan)
+        if self.ahead.done and not self._seen_done:
+            self._seen_done = True
+            self.ui.remake()  # the word "paused" may be synthesised now
+
     def _refresh_ui_sounds(self) -> None:
         """Make the UI sounds once the stream runs, rescale them once the gain is known."""
         loud = self.loudness
-        self.ui.refresh(loud.gain_db if loud is not None and loud.ready else None)
+        self.ui.refresh(loud.gain_db if loud is not None else None)
 
     def _request_render(self, start_sample: int) -> int:
         self.navigator.moved_to(start_sample)
@@ -259,9 +282,7 @@ class Player:
             device_underflows=t.device_underflows,
             ring_starvations=t.ring_starvations,
             first_audio_s=first,
-            gain_db=self.loudness.gain_db
-            if self.loudness is not None and self.loudness.gain_db is not None
-            else 0.0,
+            gain_db=self.loudness.gain_db if self.loudness is not None else 0.0,
             loudness_wait_s=t.waited_frames / self.rate,
         )
 
@@ -320,6 +341,7 @@ class Player:
                 return self._finish_reason()
             if self.renderer.error is not None:
                 return "render failed"
+            self._follow_plan()
             self._refresh_ui_sounds()
             for key in keys.read(STATUS_INTERVAL_S):
                 if key == "ctrl-c":
@@ -337,9 +359,9 @@ class Player:
                         self.pause()
                 elif key in ("right", "n"):
                     later = self.navigator.next(self.position_sample())
-                    if later is not None:
+                    if later is not None and (self.ahead.done or later < self.ahead.settled_sample):
                         self.jump(later)
-                    else:
+                    else:  # the last section, or one whose speech is still being synthesised
                         t.post(Sound("edge"))
                 elif key in ("left", "p"):
                     self.jump(self.navigator.back(self.position_sample(), time.monotonic()))
@@ -383,7 +405,7 @@ class Player:
 
 
 def play_plan(
-    plan: Plan,
+    plan: Plan | PlanAhead,
     speech: Callable[[str], SpeechAudio],
     *,
     palette: Palette,
@@ -395,7 +417,7 @@ def play_plan(
     gain_db: float | None = None,
     limit: bool | None = None,
     ui: dict[str, np.ndarray] | None = None,
-    paused_speech: SpeechAudio | None = None,
+    paused_speech: SpeechAudio | Callable[[], SpeechAudio | None] | None = None,
     block_frames: int = BLOCK_FRAMES,
     latency_s: float = LATENCY_S,
     recorder: AnswerRecorder[Any] | None = None,
@@ -403,15 +425,15 @@ def play_plan(
 ) -> PlaybackReport:
     """Play ``plan`` live on ``device`` (None: the default output) from ``start_sample``.
 
-    The audio is exactly what ``export`` writes: the same renderer, loudness
-    gain and peak limiter. The gain comes from a cache of earlier passes or is
-    measured in the background while the lead-in's silence plays (silence
-    needs no gain), so a long plan does not delay the start; ``gain_db`` and
-    ``limit`` skip the pass when the caller knows them.
+    The audio is exactly what a lossless ``export`` writes: the same renderer,
+    session gain (``levels.session_gain_db``) and peak limiter; ``gain_db`` and
+    ``limit`` replace them. ``plan`` may be a ``PlanAhead`` whose speech is still
+    being synthesised: play starts at once and waits (in silence, between
+    sounds) only if synthesis falls behind.
     ``interactive`` (default: standard input is a terminal) enables the keys;
     ``quiet`` hides the status line drawn on ``out`` (default stderr).
     ``ui`` replaces UI sounds (see ``uisounds.ui_sounds``); ``paused_speech`` is the
-    word "paused" in the session's voice. ``recorder`` takes the answers to
+    word "paused" in the session's voice (or a function giving it once synthesised). ``recorder`` takes the answers to
     re-checks (keys 1-5 or space taps in a re-check's window, see ``recheck``;
     None: no window takes keys). ``intro_speech`` is said before the session
     starts (``play --level auto`` says why it chose the level).
@@ -420,6 +442,8 @@ def play_plan(
     """
     t0 = time.monotonic()
     out = sys.stderr if out is None else out
+    ahead = plan if isinstance(plan, PlanAhead) else fixed(plan)
+    plan = ahead.plan
     if not 0 <= start_sample < max(1, plan.duration_samples):
         raise UsageError(
             f"start {format_clock(start_sample / plan.sample_rate)} is outside the session "
@@ -429,27 +453,32 @@ def play_plan(
     index = resolve_device(device)
     if interactive is None:
         interactive = _stdin_is_terminal()
-    if gain_db is not None and limit is not None:
-        loudness = LiveGain.known(gain_db, limit)
-    else:
-        loudness = LiveGain.measure(plan, speech, palette)
-    source = PlanSource(plan, speech, palette, loudness, block_frames=block_frames)
+    loudness = LiveGain.of_plan(plan)
+    if gain_db is not None:
+        loudness.gain_db = float(gain_db)
+    if limit is not None:
+        loudness.limit = bool(limit)
+    source = PlanSource(ahead, speech, palette, loudness, block_frames=block_frames)
 
     def sounds() -> dict[str, np.ndarray]:
-        made = ui_sounds(
-            palette, plan.sample_rate, paused_speech=paused_speech, intro_speech=intro_speech
-        )
+        paused = paused_speech() if callable(paused_speech) else paused_speech
+        made = ui_sounds(palette, plan.sample_rate, paused_speech=paused, intro_speech=intro_speech)
         made.update(ui or {})
         return made
 
     player = Player(
-        plan,
+        ahead,
         source,
         sounds=sounds,
         block_frames=block_frames,
         latency_s=latency_s,
         loudness=loudness,
-        ui_levels_db=ui_sound_levels_db(plan, ui, paused_speech, intro_speech),
+        ui_levels_db=lambda: ui_sound_levels_db(
+            plan,
+            ui,
+            paused_speech() if callable(paused_speech) else paused_speech,
+            intro_speech,
+        ),
         recorder=recorder,
         intro=intro_speech is not None,
     )

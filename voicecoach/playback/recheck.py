@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from voicecoach.language.compiler import RECHECK_WINDOW_S
+from voicecoach.language.plan import Plan
 from voicecoach.units import seconds_to_samples
 
 __all__ = ["ANSWER_KEYS", "AnswerRecorder", "RecheckTurn", "Rechecks", "TAP_SETTLE_S"]
@@ -60,6 +61,9 @@ class AnswerRecorder(Protocol[TurnT]):
     def turn_at(self, sample: int) -> TurnT | None: ...
 
     def answer(self, turn: TurnT, value: int, *, at_sample: int) -> None: ...
+
+    def replan(self, plan: Plan) -> None:
+        """The plan settled further (speech synthesised during play): its turns may have moved."""
 
 
 class Rechecks:

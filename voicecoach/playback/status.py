@@ -168,7 +168,7 @@ def player_status(
     """The status line at ``position_sample``: state, clock, section, what is said, time left.
 
     ``volume_db`` (the person's volume change) shows when not 0; ``measuring``
-    notes that the loudness is still being measured.
+    notes that play waits for speech still being synthesised.
     """
     pos = position_sample
     sr = plan.sample_rate
@@ -178,7 +178,7 @@ def player_status(
     left = format_clock(max(0, total - pos) / sr)
     extras: tuple[str, ...] = (f"vol {volume_db:+.0f} dB",) if volume_db else ()
     if measuring:
-        extras += ("(measuring loudness...)",)
+        extras += ("(waiting for speech synthesis: nothing is lost)",)
     clock = f"{format_clock(pos / sr)}/{format_clock(total / sr)}"
     return Status(f"{state} {clock}", section, cue, f"{left} left", extras)
 

@@ -51,11 +51,15 @@ def ui_sounds(
         n = seconds_to_samples(length_s or palette.length_s(name), sample_rate)
         return synth_tone(palette, name, n, sample_rate, variant=variant)
 
+    from voicecoach.sound.render import at_speech_level  # speech as the mixer has it
+
     tick = tone("tick")
     low_tick = tone("tick", "left")
     gap = np.zeros(seconds_to_samples(0.12, sample_rate), dtype=np.float32)
     if paused_speech is not None:
-        paused = _resampled(paused_speech.samples, paused_speech.sample_rate, sample_rate)
+        paused = at_speech_level(
+            _resampled(paused_speech.samples, paused_speech.sample_rate, sample_rate), sample_rate
+        )
     else:
         paused = np.concatenate(
             [_note(660.0, 0.16, sample_rate), _note(440.0, 0.3, sample_rate)]
@@ -74,7 +78,9 @@ def ui_sounds(
         "answer": answer_chime(sample_rate),
     }
     if intro_speech is not None:
-        sounds["intro"] = _resampled(intro_speech.samples, intro_speech.sample_rate, sample_rate)
+        sounds["intro"] = at_speech_level(
+            _resampled(intro_speech.samples, intro_speech.sample_rate, sample_rate), sample_rate
+        )
     g = db_to_gain(level_db)
     return {k: stereo(v * g) for k, v in sounds.items()}
 
@@ -114,11 +120,13 @@ class UISoundBank:
     def __init__(
         self,
         sounds: Mapping[str, np.ndarray] | Callable[[], Mapping[str, np.ndarray]],
-        levels_db: Mapping[str, float] | None = None,
+        levels_db: Mapping[str, float] | Callable[[], Mapping[str, float]] | None = None,
     ):
         self._factory = sounds if callable(sounds) else None
+        self._remake = self._factory
         self._raw = {} if callable(sounds) else {k: stereo(v) for k, v in sounds.items()}
-        self._levels_db = dict(levels_db or {})
+        self._levels_factory = levels_db if callable(levels_db) else None
+        self._levels_db = {} if callable(levels_db) else dict(levels_db or {})
         self._gain_db = 0.0
         self.sounds: dict[str, np.ndarray] = {}
         self._scale(0.0)
@@ -130,10 +138,17 @@ class UISoundBank:
             for k, v in self._raw.items()
         }
 
+    def remake(self) -> None:
+        """Make the sounds again from their factory (at the next ``refresh``): what they are made
+        of has changed (the word "paused" synthesised after the session started)."""
+        self._factory = self._remake
+
     def refresh(self, gain_db: float | None) -> None:
         """Make the sounds if not made yet; rescale them to ``gain_db`` (None: not known yet)."""
         if self._factory is not None:
             factory, self._factory = self._factory, None
+            if self._levels_factory is not None:
+                self._levels_db = dict(self._levels_factory())
             self._raw = {k: stereo(v) for k, v in factory().items()}
             self._scale(self._gain_db)
         if gain_db is not None and self._gain_db != gain_db:

@@ -41,18 +41,18 @@ _EXPORTS = {
     "LoudnessMeter": "voicecoach.sound.meter",
     "TruePeakMeter": "voicecoach.sound.truepeak",
     "limited_blocks": "voicecoach.sound.limiter",
-    "LoudnessReport": "voicecoach.sound.normalise",
-    "normalisation_gain_db": "voicecoach.sound.normalise",
+    "SPEECH_LUFS": "voicecoach.sound.levels",
+    "session_gain_db": "voicecoach.sound.levels",
     "measure_balance": "voicecoach.sound.balance",
 }
 
 __all__ = [
     "DEFAULT_PALETTE",
     "MAX_TRUE_PEAK_DBTP",
+    "SPEECH_LUFS",
     "TARGET_LUFS",
     "TONES",
     "LoudnessMeter",
-    "LoudnessReport",
     "Palette",
     "TruePeakMeter",
     "db_to_gain",
@@ -60,7 +60,7 @@ __all__ = [
     "limited_blocks",
     "load_palette",
     "measure_balance",
-    "normalisation_gain_db",
+    "session_gain_db",
     "palette_names",
     "render_blocks",
     "synth_tone",
@@ -68,10 +68,16 @@ __all__ = [
 
 if TYPE_CHECKING:
     from voicecoach.sound.balance import measure_balance
-    from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, TARGET_LUFS, db_to_gain, gain_to_db
+    from voicecoach.sound.levels import (
+        MAX_TRUE_PEAK_DBTP,
+        SPEECH_LUFS,
+        TARGET_LUFS,
+        db_to_gain,
+        gain_to_db,
+        session_gain_db,
+    )
     from voicecoach.sound.limiter import limited_blocks
     from voicecoach.sound.meter import LoudnessMeter
-    from voicecoach.sound.normalise import LoudnessReport, normalisation_gain_db
     from voicecoach.sound.palette import DEFAULT_PALETTE, Palette, load_palette, palette_names
     from voicecoach.sound.render import render_blocks
     from voicecoach.sound.tones import TONES, synth_tone

@@ -13,6 +13,24 @@ import numpy as np
 
 TARGET_LUFS = -16.0  # integrated loudness of every export and of play
 MAX_TRUE_PEAK_DBTP = -1.0  # the true-peak ceiling (lossy exports aim lower, see export)
+# Every utterance is brought to this loudness over its own span (``render``), before the
+# script's ``voice_volume`` and the session gain: about the voices' own median level.
+SPEECH_LUFS = -17.0
+# The integrated loudness of a mix whose speech is at SPEECH_LUFS, less SPEECH_LUFS: the pauses
+# between phrases and the quiet tones under the gate's threshold. Measured over the built-in
+# sessions (benchmarks/bench_session_gain.py); docs/benchmarks.md has the spread.
+MIX_OFFSET_LU = -0.25
+
+
+def session_gain_db(voice_volume_db: float = 0.0) -> float:
+    """The gain that brings a session to ``TARGET_LUFS``: known before any speech is synthesised.
+
+    Speech is at ``SPEECH_LUFS`` phrase by phrase, so the gain is a constant
+    (less the script's ``voice_volume``, which then only sets the tones
+    against the voice, as before). Play and export use the same gain: a live
+    session sounds exactly like the file, with nothing measured first.
+    """
+    return TARGET_LUFS - SPEECH_LUFS - MIX_OFFSET_LU - voice_volume_db
 
 
 def db_to_gain(db: float) -> float:

@@ -157,6 +157,11 @@ class _Limiter:
         return span
 
 
+def limiter_latency_samples(sample_rate: int, lookahead_s: float = 0.005) -> int:
+    """Frames ``limited_blocks`` must be given past a block before it lets that block go."""
+    return max(2, int(round(lookahead_s * sample_rate))) + LAG_SAMPLES
+
+
 def limited_blocks(
     blocks: Iterable[np.ndarray],
     ceiling_dbtp: float = MAX_TRUE_PEAK_DBTP,

@@ -1,12 +1,13 @@
-"""Normalisation: a plan rendered and measured, and the gain that brings it to the target.
+"""Normalisation: a plan rendered at its gain through the limiter, and measured.
 
-Every export and ``play`` is normalised to ``TARGET_LUFS`` integrated with a
-true peak of at most ``MAX_TRUE_PEAK_DBTP`` (``levels``): ``normalisation_gain_db``
-renders the plan (``plan_blocks``), measures it (``measure_blocks``: the
-loudness meter in a second process, the true peak here) and decides the gain,
-with the peak limiter when a plain gain would pass the ceiling. The
-measurement and the decisions are kept in the decision cache (``decisions``)
-under ``cache_path``, whose digest covers the code that renders and meters.
+Every export and ``play`` is at ``TARGET_LUFS`` with a true peak of at most
+``MAX_TRUE_PEAK_DBTP`` (``levels``): the gain is ``levels.session_gain_db`` (every
+phrase is at the speech level, so nothing needs measuring first) and the
+peak limiter holds the ceiling. ``plan_blocks`` renders a plan that way (replaying
+the limiter's gain spans from the cache when it can); ``measure_blocks`` measures
+blocks (the loudness meter in a second process, the true peak here). What an
+export decided is kept in the decision cache (``decisions``) under ``cache_path``,
+whose digest covers the code that renders and meters.
 
 This module sits above the mixer (``render``) and the two-process block
 consumer (``sound.offload``): the meter, limiter and decision cache below it
@@ -16,17 +17,15 @@ import neither.
 from __future__ import annotations
 
 import hashlib
-import math
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from voicecoach import units
 from voicecoach.sound import decisions, dsp, levels, limiter, meter, render, tones, truepeak
-from voicecoach.sound.decisions import CACHE_VERSION, cached_measurement, update_cache
+from voicecoach.sound.decisions import CACHE_VERSION
 from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
 from voicecoach.sound.limiter import (
     SpanWriter,
@@ -45,23 +44,6 @@ from voicecoach.storage.resources import cache_root
 # the modules whose source a loudness entry's digest covers (with this one's): what renders,
 # meters, limits and decides
 _RENDER_AND_METER_CODE = (dsp, levels, tones, units, render, truepeak, meter, limiter, decisions)
-
-
-@dataclass(frozen=True)
-class LoudnessReport:
-    """What normalisation decided: the gain, what was measured, and the expected result.
-
-    ``limiter`` says whether the peak limiter is needed to reach the target;
-    when it is, ``final_*`` were measured on the limited audio, otherwise they
-    are the measured values plus the gain (exact for a plain gain).
-    """
-
-    gain_db: float
-    measured_lufs: float
-    true_peak_dbtp: float
-    final_lufs: float
-    final_true_peak_dbtp: float
-    limiter: bool = False
 
 
 def measure_blocks(
@@ -131,77 +113,6 @@ def plan_blocks(
     writer = SpanWriter(*where)
     return recorded_blocks(
         limited_blocks(blocks, ceiling_dbtp, plan.sample_rate, record=writer), writer
-    )
-
-
-def normalisation_gain_db(
-    plan,
-    speech,
-    *,
-    palette,
-    ceiling_dbtp: float = MAX_TRUE_PEAK_DBTP,
-    block_frames: int = 8192,
-    progress: Callable[[int], None] | None = None,
-    measured: tuple[float, float] | None = None,
-) -> LoudnessReport:
-    """The gain that brings the plan to ``TARGET_LUFS`` with true peak at most ``ceiling_dbtp``.
-
-    ``ceiling_dbtp`` defaults to ``MAX_TRUE_PEAK_DBTP``; lossy exports ask for
-    a lower one, as headroom for the codec's own overshoot.
-
-    Renders once at gain 0 and measures. When the gain would push the true
-    peak over the ceiling, renders again with that gain through the limiter,
-    measures what the limiter cost in loudness, and adds that back (the
-    limiter still holds the ceiling). ``progress(done_samples)`` counts the
-    samples rendered across these passes. The first pass is skipped when
-    ``measured`` (``(lufs, true_peak_dbtp)`` at gain 0) is given or in the
-    loudness cache (an earlier export or play of the same audio), and its
-    result is stored there.
-    """
-    rate = plan.sample_rate
-    done = 0
-    path = cache_path(plan, palette)
-    if measured is None:
-        measured = cached_measurement(path)
-
-    def tick(base: int) -> Callable[[int], None] | None:
-        if progress is None:
-            return None
-        return lambda n: progress(base + n)
-
-    if measured is None:
-        lufs, peak = measure_blocks(
-            plan_blocks(plan, speech, palette=palette, block_frames=block_frames),
-            rate,
-            tick(done),
-            block_frames=block_frames,
-        )
-        done += plan.duration_samples
-        update_cache(path, measured=(lufs, peak))
-    else:
-        lufs, peak = measured
-    if not math.isfinite(lufs):
-        return LoudnessReport(0.0, lufs, peak, lufs, peak)
-    gain = TARGET_LUFS - lufs
-    if peak + gain <= ceiling_dbtp:
-        return LoudnessReport(gain, lufs, peak, lufs + gain, peak + gain)
-    limited_lufs, limited_peak = measure_blocks(
-        plan_blocks(
-            plan,
-            speech,
-            palette=palette,
-            gain_db=gain,
-            limit=True,
-            ceiling_dbtp=ceiling_dbtp,
-            block_frames=block_frames,
-        ),
-        rate,
-        tick(done),
-        block_frames=block_frames,
-    )
-    correction = TARGET_LUFS - limited_lufs if math.isfinite(limited_lufs) else 0.0
-    return LoudnessReport(
-        gain + correction, lufs, peak, limited_lufs + correction, limited_peak, limiter=True
     )
 
 

@@ -205,6 +205,17 @@ def _speech_owner_token(lookup: SpeechLookup) -> int | None:
     return token
 
 
+def lookahead_samples(palette: Palette, sample_rate: int) -> int:
+    """How far past a sample the mixer looks: the ducking's lead and ramp, or the gap that joins
+    two duck regions. A block renders as in the final plan when every event that starts up to
+    this far past its end is where the final plan has it (``language.ahead``)."""
+    d = palette.ducking
+    ramp_lead = seconds_to_samples(d.lead_s, sample_rate) + seconds_to_samples(
+        d.ramp_s, sample_rate
+    )
+    return max(ramp_lead, seconds_to_samples(DUCK_HOLD_GAP_S, sample_rate)) + 1
+
+
 def duck_regions(speech: list[Event], hold_gap_samples: int) -> tuple[list[int], list[int]]:
     """Spans that duck the tones: speech events, joined where the gap between them is short.
 
@@ -295,6 +306,22 @@ class _Sweep:
         if self.active:
             self.active = [e for e in self.active if e.end_sample > lo]
         return self.active
+
+
+def at_speech_level(x: np.ndarray, rate: int) -> np.ndarray:
+    """The whole utterance scaled to ``levels.SPEECH_LUFS`` over its own span (before any cut).
+
+    Every phrase is as loud as every other: a countdown's "five" no longer
+    stands 7 dB over the sentence before it (piper's raw levels span -19.6 to
+    -12.2 LUFS in upper-back), and the session's gain follows from the levels
+    alone (``levels.session_gain_db``), before a phrase is synthesised.
+    The measure is the tones' (``tones.tone_loudness_lufs``: K-weighted, over the
+    span, played centred), so the palette's levels and the voice's are alike.
+    """
+    lufs = tones.tone_loudness_lufs(x, rate)
+    if not math.isfinite(lufs):
+        return x
+    return (x * np.float32(db_to_gain(levels.SPEECH_LUFS - lufs))).astype(np.float32)
 
 
 class _Mixer:
@@ -486,6 +513,7 @@ class _Mixer:
         if audio.sample_rate != self.rate and len(x):
             g = gcd(self.rate, audio.sample_rate)
             x = dsp.resample_poly(x, self.rate // g, audio.sample_rate // g, dtype=np.float32)
+        x = at_speech_level(x, self.rate)
         n = ev.duration_samples
         content = min(len(x), n)  # fade the end of the voice itself, not of any padding
         x = np.pad(x[:n], (0, max(0, n - len(x))))

@@ -125,6 +125,20 @@ class SpeechService:
                 if error is not None:
                     raise error
 
+    def is_ready(self, text: str) -> bool:
+        """Whether ``text`` is synthesised (in memory or in the cache): its length costs nothing."""
+        key = self.key(text)
+        with self._lock:
+            if key in self._infos:
+                return True
+        info = self.cache.info(key) if self.cache is not None else None
+        if info is None:
+            return False
+        with self._lock:
+            self._texts.setdefault(key, text)
+            self._infos[key] = info
+        return True
+
     def duration_s(self, text: str) -> float:
         """Length of the spoken ``text`` in seconds (synthesises it if needed)."""
         return self._info(text).duration_s
