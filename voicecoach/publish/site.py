@@ -4,13 +4,15 @@ the previous one and swapped in whole at the end.
 Steps:
 
 1. Check the options and the output folder (a new or empty folder, or a site made here).
-2. Load every script and, for each level, hash what its files are made from
-   (``episode_key``): the parsed script with its includes, the level, engine, voice, rate,
-   palette, format and voicecoach's version.
+2. Load every script and, for each level and dose (``--minutes``), hash what its files are
+   made from (``episode_key``): the parsed script with its includes, the level or the
+   minutes, engine, voice, rate, palette, format and voicecoach's version.
 3. In a new folder beside the site (``.SITE.publish-PID-XXXXXXXX``): files whose key the
-   previous site's manifest holds are hard-linked from it (copied where links are refused);
-   the others are exported (audio with ID3 chapters, WebVTT, JSON chapters; the timeline
-   SVG of each session at the level its page shows first).
+   previous site's manifest holds are hard-linked from it (copied where links are refused).
+   The plan of every dose to render is fitted first, so a dose out of a script's reach
+   stops the publish before anything is rendered. Then the others are exported (audio
+   with ID3 chapters, WebVTT, JSON chapters; the timeline SVG of each session at the
+   level or dose its page shows first).
 4. Write the cover art (kept when the title is the same), the page, the feed, the QR codes,
    the page's assets and the manifest.
 5. Swap the new folder with the old one in one ``renameat2(RENAME_EXCHANGE)`` where Linux
@@ -43,6 +45,7 @@ from typing import Any
 from voicecoach import __version__
 from voicecoach.errors import ExportError, UsageError
 from voicecoach.export.tags import tags_for
+from voicecoach.language.dose import MAX_MINUTES
 from voicecoach.language.script import LEVELS
 from voicecoach.publish.chapters import chapters_json
 from voicecoach.publish.feed import FEED_NAME, PAGE_NAME, feed_xml
@@ -53,6 +56,8 @@ from voicecoach.publish.model import (
     Episode,
     SessionEntry,
     SiteInfo,
+    dose_id,
+    dose_label,
 )
 from voicecoach.storage.atomic import fsync_dir, pid_alive
 
@@ -68,10 +73,16 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class PublishOptions:
-    """What ``voicecoach publish`` takes besides the scripts and the folder."""
+    """What ``voicecoach publish`` takes besides the scripts and the folder.
+
+    Each session is published at every level of ``levels`` and at every dose of
+    ``minutes`` (an episode lasting that many minutes within 5 s; ``voicecoach.language.dose``).
+    ``levels=()`` with ``minutes=(15,)``: one 15-minute episode per session.
+    """
 
     base_url: str | None = None
     levels: tuple[str, ...] = LEVELS
+    minutes: tuple[float, ...] = ()
     title: str | None = None
     format: str = "mp3"
     engine: str | None = None
@@ -85,8 +96,17 @@ class PublishOptions:
             from voicecoach.publish.m4a import ffmpeg_path
 
             ffmpeg_path()  # refused at once where ffmpeg is missing
-        if not self.levels:
-            raise UsageError("--levels needs at least one of gentle, standard, deep")
+        if not self.levels and not self.minutes:
+            raise UsageError(
+                "--levels needs at least one of gentle, standard, deep (or give --minutes N)"
+            )
+        for minutes in self.minutes:
+            if not 0 < minutes <= MAX_MINUTES:
+                raise UsageError(
+                    f"--minutes must be more than 0 and at most {MAX_MINUTES}, not {minutes:g}"
+                )
+        if len({dose_id(m) for m in self.minutes}) != len(self.minutes):
+            raise UsageError("the same length is named twice in --minutes")
         for level in self.levels:
             if level not in LEVELS:
                 raise UsageError(f"unknown level {level!r}: use gentle, standard and/or deep")
@@ -101,6 +121,14 @@ class PublishOptions:
                     f"--base-url must be an http:// or https:// address, like "
                     f"http://192.168.1.20:8765/ (not {self.base_url!r})"
                 )
+
+    @property
+    def variants(self) -> tuple[tuple[str, float | None], ...]:
+        """Each episode of a session as ``(id, minutes)``: the levels in the order gentle,
+        standard, deep (minutes None), then the doses from the shortest (id like "15min")."""
+        levels = tuple((level, None) for level in LEVELS if level in self.levels)
+        doses = tuple((dose_id(m), float(m)) for m in sorted(self.minutes))
+        return levels + doses
 
 
 def parse_levels(text: str) -> tuple[str, ...]:
@@ -120,7 +148,7 @@ class PublishReport:
 
     site: Path
     info: SiteInfo
-    rendered: list[str] = field(default_factory=list)  # "name/level"
+    rendered: list[str] = field(default_factory=list)  # "name/level" or "name/15min"
     kept: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
 
@@ -146,10 +174,10 @@ def code_hash() -> str:
 
 
 def episode_key(session, fmt: str) -> str:
-    """A hash of everything an episode's files are made from (``session`` at its level).
+    """A hash of everything an episode's files are made from (``session`` at its level or dose).
 
     The parsed script (includes expanded, so an edited include changes it), its settings
-    with the level, the engine with its voice and rate (the speech key of a fixed phrase
+    with the level, the dose's minutes, the engine with its voice and rate (the speech key of a fixed phrase
     names them), the palette's every parameter, the format and sample rate, and the
     version and code of voicecoach and of this site's layout.
     """
@@ -163,6 +191,7 @@ def episode_key(session, fmt: str) -> str:
         "engine": session.engine_name,
         "speech": session.speech.key("voicecoach publish"),
         "settings": repr(script.settings),
+        "minutes": session.minutes,
         "items": repr(script.items),
         "palette": repr(session.palette),
     }
@@ -329,8 +358,8 @@ def _draw_timeline(session, fmt: str, target: Path) -> None:
 def _render(
     session, name: str, level: str, fmt: str, key: str, build: Path, *, timeline: bool
 ) -> Episode:
-    """Export one session at one level into ``build``: audio, captions, chapters (and the
-    session's timeline picture when ``timeline``)."""
+    """Export one session at one level or dose (``level`` its id) into ``build``: audio,
+    captions, chapters (and the session's timeline picture when ``timeline``)."""
     files = _episode_files(name, level, fmt, timeline)
     sample_rate = SAMPLE_RATES[fmt]
     audio = build / files["audio"]
@@ -363,6 +392,7 @@ def _render(
         duration_s=round(plan.duration_s, 6),
         chapters=chapters,
         published=_now_iso(),
+        minutes=session.minutes,
         **files,
     )
 
@@ -465,6 +495,7 @@ def _publish_into(
                 "base_url": base_url,
                 "format": opts.format,
                 "levels": list(opts.levels),
+                "minutes": list(opts.minutes),
                 "episodes": [e.to_json() for e in info.episodes],
             }
             (build / MANIFEST_NAME).write_text(
@@ -509,34 +540,42 @@ def _build(
                     "rename one of the scripts"
                 )
             seen[name] = str(base.path)
+        # keep what is unchanged; fit every dose to render before rendering anything, so a
+        # dose out of a script's reach stops the publish at once (DoseError names the script)
+        slots: list[list[Episode | _Pending]] = []
         for base in loaded:
-            name = _name_of(base.path)
+            slots.append(_keep_or_plan(base, site_dir, build, opts, old_episodes, report, say))
+        for base, session_slots in zip(loaded, slots, strict=True):
             episodes = []
-            # one timeline picture per session, at the level the page shows first
-            pictured = "standard" if "standard" in opts.levels else opts.levels[0]
-            for level in opts.levels:
-                session = base.with_level(level)
-                key = episode_key(session, fmt)
-                old = old_episodes.get((name, level))
-                if old is not None and old.key == key and _keep(old, site_dir, build):
-                    if level == pictured and not old.timeline:  # the levels published changed
-                        files = _episode_files(name, level, fmt, True)
-                        _draw_timeline(session, fmt, build / files["timeline"])
-                        old = dataclasses.replace(old, timeline=files["timeline"])
-                    episodes.append(old)
-                    report.kept.append(f"{name}/{level}")
-                    say(f"kept {name} ({level}): unchanged")
+            for slot in session_slots:
+                if isinstance(slot, Episode):
+                    episodes.append(slot)
                     continue
-                say(f"rendering {name} ({level})...")
+                say(f"rendering {slot.name} ({slot.label})...")
                 if not report.rendered:
                     _preload_timeline()
-                episode = _render(session, name, level, fmt, key, build, timeline=level == pictured)
-                episodes.append(episode)
-                report.rendered.append(f"{name}/{level}")
+                episodes.append(
+                    _render(
+                        slot.session,
+                        slot.name,
+                        slot.variant,
+                        fmt,
+                        slot.key,
+                        build,
+                        timeline=slot.pictured,
+                    )
+                )
+                report.rendered.append(f"{slot.name}/{slot.variant}")
             s = base.settings
             sessions.append(
                 SessionEntry(
-                    name, s.title, s.teacher, s.description, s.equipment, s.muscles, tuple(episodes)
+                    _name_of(base.path),
+                    s.title,
+                    s.teacher,
+                    s.description,
+                    s.equipment,
+                    s.muscles,
+                    tuple(episodes),
                 )
             )
     finally:
@@ -552,6 +591,59 @@ def _build(
         teacher=teachers.pop() if len(teachers) == 1 else None,
     )
     return report
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An episode to render: its session (at its level or dose) and where it goes."""
+
+    session: Any
+    name: str
+    variant: str  # the level, or the dose's id ("15min")
+    label: str
+    key: str
+    pictured: bool
+
+
+def _keep_or_plan(
+    base,
+    site_dir: Path,
+    build: Path,
+    opts: PublishOptions,
+    old_episodes: dict[tuple[str, str], Episode],
+    report: PublishReport,
+    say: Progress,
+) -> list[Episode | _Pending]:
+    """One session's episodes in order: kept ones linked into ``build``, the others pending
+    (a pending dose's plan already fitted: ``DoseError`` when out of reach)."""
+    fmt = opts.format
+    name = _name_of(base.path)
+    variants = opts.variants
+    # one timeline picture per session, at the level or dose the page shows first
+    pictured = "standard" if "standard" in opts.levels else variants[0][0]
+    slots: list[Episode | _Pending] = []
+    for variant, minutes in variants:
+        session = base.with_level(variant) if minutes is None else base.with_minutes(minutes)
+        label = variant if minutes is None else dose_label(minutes)
+        key = episode_key(session, fmt)
+        old = old_episodes.get((name, variant))
+        if old is not None and old.key == key:
+            if variant != pictured and old.timeline:  # the variants published changed
+                old = dataclasses.replace(old, timeline="")
+            if _keep(old, site_dir, build):
+                if variant == pictured and not old.timeline:
+                    files = _episode_files(name, variant, fmt, True)
+                    _draw_timeline(session, fmt, build / files["timeline"])
+                    old = dataclasses.replace(old, timeline=files["timeline"])
+                slots.append(old)
+                report.kept.append(f"{name}/{variant}")
+                say(f"kept {name} ({label}): unchanged")
+                continue
+        if minutes is not None:
+            say(f"fitting {name} to {label}...")
+            session.plan(sample_rate=SAMPLE_RATES[fmt])  # kept for the export
+        slots.append(_Pending(session, name, variant, label, key, variant == pictured))
+    return slots
 
 
 def _default_title(sessions: list[SessionEntry]) -> str:
