@@ -11,7 +11,7 @@ import pytest
 import soundfile
 from mutagen.mp3 import MP3
 
-from tests.publish.helpers import TINY_A, publish_cli, run_cli
+from tests.publish.helpers import CHROMIUM, PHONE, TINY_A, Server, publish_cli, run_cli
 from voicecoach.errors import UsageError
 from voicecoach.language.dose import TOLERANCE_S
 from voicecoach.publish.site import PublishOptions, episode_key
@@ -223,3 +223,39 @@ def test_the_library_takes_doses_with_or_without_levels():
         PublishOptions(levels=(), minutes=())
     with pytest.raises(UsageError, match="at most 240"):
         PublishOptions(minutes=(300,))
+
+
+def test_the_length_switch_works_in_a_browser_at_phone_size(dosed):
+    """The page in the Debian chromium through serve: the switch names its group and changes
+    the player's file and chapters."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium here: install the Debian package `chromium` (./vc test does)")
+    from playwright.sync_api import sync_playwright
+
+    _, site, _ = dosed
+    later = json.loads((site / "sessions/dose-hips-2.5min.chapters.json").read_text())["chapters"]
+    server = Server(site)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url, wait_until="networkidle")
+            group = page.get_by_role("group", name="Length")
+            assert group.get_by_role("radio").count() == 2
+            page.locator("#dose-hips .level-options label", has_text="2.5 min").tap()
+            src = page.evaluate("document.querySelector('#dose-hips audio').src")
+            assert src.endswith("/sessions/dose-hips-2.5min.mp3")
+            panel = page.locator("#dose-hips .level-panel >> visible=true")
+            assert panel.get_attribute("data-level") == "2.5min"
+            button = panel.get_by_role("button", name="Rest")
+            assert float(button.get_attribute("data-start")) == later[2]["startTime"]
+            widths = page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            assert widths[0] <= widths[1] == PHONE["width"]
+            assert errors == []
+            browser.close()
+    finally:
+        server.stop()
