@@ -495,7 +495,7 @@ def _publish_into(
                 "base_url": base_url,
                 "format": opts.format,
                 "levels": list(opts.levels),
-                "minutes": list(opts.minutes),
+                "minutes": sorted(opts.minutes),
                 "episodes": [e.to_json() for e in info.episodes],
             }
             (build / MANIFEST_NAME).write_text(
