@@ -25,9 +25,7 @@ a later publish removes the folders that a dead publish left.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
-import errno
 import functools
 import hashlib
 import json
@@ -36,7 +34,7 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +47,15 @@ from voicecoach.language.dose import MAX_MINUTES
 from voicecoach.language.script import LEVELS
 from voicecoach.publish.chapters import chapters_json
 from voicecoach.publish.feed import FEED_NAME, PAGE_NAME, feed_xml
+from voicecoach.publish.folder import (
+    check_output,
+    link_or_copy,
+    publish_lock,
+    read_manifest,
+    remove_leftovers,
+    swap_in,
+    sync_tree,
+)
 from voicecoach.publish.model import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -59,7 +66,7 @@ from voicecoach.publish.model import (
     dose_id,
     dose_label,
 )
-from voicecoach.storage.atomic import fsync_dir, pid_alive
+from voicecoach.storage.atomic import fsync_dir
 
 FORMATS = ("mp3", "opus", "m4a")
 SAMPLE_RATES = {"mp3": 44_100, "opus": 48_000, "m4a": 44_100}
@@ -199,121 +206,6 @@ def episode_key(session, fmt: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# ---- the output folder ------------------------------------------------------------------
-
-
-def _read_manifest(site: Path) -> dict:
-    try:
-        data = json.loads((site / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) and data.get("version") == MANIFEST_VERSION else {}
-
-
-def _check_output(out: Path) -> None:
-    if out.is_symlink():
-        raise UsageError(f"{out} is a symbolic link; give the site's real folder")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file; -o names the site's folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
-        raise UsageError(
-            f"{out} is not empty and was not made by voicecoach publish; "
-            "name a new or empty folder (publish replaces the whole folder)"
-        )
-
-
-_LEFTOVER = re.compile(r"\.(?P<site>.+)\.(?:publish|old)-(?P<pid>[0-9]+)-[0-9a-f]{8}")
-
-
-def _remove_leftovers(out: Path) -> None:
-    """Folders left beside the site by a publish that was killed (its process is gone)."""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(out.parent):
-            m = _LEFTOVER.fullmatch(entry.name)
-            if m and m["site"] == out.name and not pid_alive(int(m["pid"])):
-                shutil.rmtree(entry.path, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _publish_lock(out: Path) -> Iterator[None]:
-    """One publish into a site at a time (an ``flock`` on a file beside it)."""
-    try:
-        import fcntl
-    except ImportError:  # no flock: nothing to hold
-        yield
-        return
-    lock_path = out.parent / f".{out.name}.publish-lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            raise UsageError(f"another publish into {out} is running; wait for it") from e
-        yield
-    finally:
-        os.close(fd)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where not offered."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_uint,
-    ]
-    at_fdcwd, rename_exchange = -100, 2
-    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    if done == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _sync_tree(folder: Path) -> None:
-    """Every file and folder of the new site on disk before it replaces the old one."""
-    for path in sorted(folder.rglob("*"), reverse=True):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        elif path.is_dir():
-            fsync_dir(path)
-    fsync_dir(folder)
-
-
-def _swap_in(build: Path, out: Path) -> None:
-    """Put the finished ``build`` where ``out`` is, then remove the old site."""
-    if not out.exists():
-        os.rename(build, out)
-        return
-    if _exchange(build, out):
-        shutil.rmtree(build, ignore_errors=True)  # now the old site
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-    os.rename(out, old)
-    os.rename(build, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 # ---- building ---------------------------------------------------------------------------
 
 
@@ -405,7 +297,7 @@ def _keep(old: Episode, old_site: Path, build: Path) -> bool:
     if (old_site / old.audio).stat().st_size != old.audio_bytes:
         return False
     for relative, source in zip(old.files, sources, strict=True):
-        _link_or_copy(source, build / relative)
+        link_or_copy(source, build / relative)
     return True
 
 
@@ -424,7 +316,7 @@ def publish(
     site_dir = Path(out)
     if not site_dir.name or site_dir.name in (".", ".."):
         site_dir = site_dir.resolve()
-    _check_output(site_dir)
+    check_output(site_dir)
     base_url = opts.base_url
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
@@ -449,9 +341,9 @@ def _publish_into(
     from voicecoach.publish.qr import write_qr_svg
     from voicecoach.session import load
 
-    with _publish_lock(site_dir):
-        _remove_leftovers(site_dir)
-        manifest = _read_manifest(site_dir) if site_dir.is_dir() else {}
+    with publish_lock(site_dir):
+        remove_leftovers(site_dir)
+        manifest = read_manifest(site_dir) if site_dir.is_dir() else {}
         old_episodes: dict[tuple[str, str], Episode] = {}
         for d in manifest.get("episodes", []):
             with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -470,7 +362,7 @@ def _publish_into(
             )
             if old_cover_ok:
                 for n in (info.cover, info.icon):
-                    _link_or_copy(site_dir / n, build / n)
+                    link_or_copy(site_dir / n, build / n)
             else:
                 write_cover(cover_title, build / info.cover, build / info.icon)
             assets = build / ASSETS_DIR
@@ -501,8 +393,8 @@ def _publish_into(
             (build / MANIFEST_NAME).write_text(
                 json.dumps(new_manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
             )
-            _sync_tree(build)
-            _swap_in(build, site_dir)
+            sync_tree(build)
+            swap_in(build, site_dir)
             fsync_dir(site_dir.parent)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
