@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # the page tests' browser
+PHONE = {"width": 390, "height": 844}
 
 TINY_A = """---
 title: Tiny Neck & Shoulders

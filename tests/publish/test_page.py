@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.publish.helpers import Server, publish_cli, write_tiny_scripts
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PHONE = {"width": 390, "height": 844}
+from tests.publish.helpers import CHROMIUM, PHONE, Server, publish_cli, write_tiny_scripts
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),

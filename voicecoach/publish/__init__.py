@@ -3,9 +3,9 @@
     from voicecoach.publish import PublishOptions, publish
     publish(["upper-back", "wind-down"], "site", PublishOptions(base_url="http://127.0.0.1:8765/"))
 
-``site`` builds the folder, ``feed`` the RSS, ``page`` the HTML (assets in ``static/``),
-``chapters`` the JSON chapters, ``art`` the cover, ``qr`` the QR codes, ``serve`` the server,
-``commands`` the two CLI commands. Names load on first use, so the CLI starts as fast as before.
+``site`` builds the folder (``folder``: its lock and the final swap), ``feed`` the RSS,
+``page`` the HTML (assets in ``static/``), ``chapters`` the JSON chapters, ``art`` the cover,
+``qr`` the QR codes, ``serve`` the server, ``commands`` the two CLI commands. Names load on first use, so the CLI starts as fast as before.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
+from voicecoach.language.dose import MAX_MINUTES
 from voicecoach.language.script import ENGINES
 from voicecoach.units import format_clock
 
@@ -23,6 +25,15 @@ from voicecoach.units import format_clock
     show_default=True,
     help="The levels to publish, separated by commas.",
 )
+@click.option(
+    "--minutes",
+    type=click.FloatRange(0, MAX_MINUTES, min_open=True),
+    metavar="N",
+    multiple=True,
+    help="Publish each session lasting N minutes (within 5 s): every range (holds, "
+    "pauses...) is resolved to fit. Repeat for several lengths. Replaces the levels "
+    "unless --levels is given too.",
+)
 @click.option("--title", help="The class's title (default: from the sessions).")
 @click.option(
     "--format",
@@ -35,18 +46,25 @@ from voicecoach.units import format_clock
 @click.option("--engine", type=click.Choice(ENGINES), help="Speech engine (default: the script's).")
 @click.option("--voice", help="Voice name or id of the speech engine.")
 @click.option("--rate", type=click.IntRange(80, 450), help="Words per minute as heard.")
-def publish(scripts, out, base_url, levels, title, fmt, engine, voice, rate) -> None:
-    """Publish sessions as a class: audio per level, transcripts, chapters, a podcast feed
-    (feed.xml) and a page for phones (index.html), in the folder -o.
+def publish(scripts, out, base_url, levels, minutes, title, fmt, engine, voice, rate) -> None:
+    """Publish sessions as a class: audio per level (or per length, with --minutes),
+    transcripts, chapters, a podcast feed (feed.xml) and a page for phones (index.html),
+    in the folder -o.
 
     A second publish into the same folder re-renders only what changed, and the folder
     is replaced whole at the end. Serve it with `voicecoach serve SITE`.
     """
     from voicecoach.publish.site import PublishOptions, parse_levels, publish
 
+    # --minutes alone: the lengths asked for, not three levels beside them
+    levels_given = click.get_current_context().get_parameter_source("levels") not in (
+        ParameterSource.DEFAULT,
+        None,
+    )
     options = PublishOptions(
         base_url=base_url,
-        levels=parse_levels(levels),
+        levels=parse_levels(levels) if levels_given or not minutes else (),
+        minutes=tuple(minutes),
         title=title,
         format=fmt,
         engine=engine,
@@ -56,7 +74,7 @@ def publish(scripts, out, base_url, levels, title, fmt, engine, voice, rate) -> 
     report = publish(scripts, out, options, progress=lambda m: click.echo(m, err=True))
     info = report.info
     for session in info.sessions:
-        lengths = ", ".join(f"{e.level} {format_clock(e.duration_s)}" for e in session.episodes)
+        lengths = ", ".join(f"{e.label} {format_clock(e.duration_s)}" for e in session.episodes)
         click.echo(f"{session.name}: {session.title} ({lengths})")
     click.echo(
         f"published {len(info.episodes)} episode{'s' * (len(info.episodes) != 1)} in {report.site} "

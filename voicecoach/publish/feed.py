@@ -2,8 +2,8 @@
 
 Apple's required tags are all there (channel: title, description, language, itunes:image,
 itunes:category, itunes:explicit; item: title, enclosure with its exact length in bytes and
-its type), and the ones podcast apps use to show more: a stable guid per session and level
-(so an edited session replaces its episode instead of adding one), pubDate, itunes:duration,
+its type), and the ones podcast apps use to show more: a stable guid per session and level or
+dose (so an edited session replaces its episode instead of adding one), pubDate, itunes:duration,
 podcast:transcript (WebVTT) and podcast:chapters (JSON). ElementTree escapes the text.
 """
 
@@ -31,7 +31,8 @@ PAGE_NAME = "index.html"
 
 
 def episode_guid(e: Episode) -> str:
-    """Stable across publishes: the session's name and level, never a time."""
+    """Stable across publishes: the session's name and level (or dose, like ``15min``), never
+    a time."""
     return f"voicecoach:{e.name}:{e.level}"
 
 
@@ -44,6 +45,10 @@ def itunes_duration(duration_s: float) -> str:
 
 
 def episode_title(session: SessionEntry, e: Episode, several_levels: bool) -> str:
+    """The session's title, with the level and length when there are several; a dose always
+    says its length (the teacher asked for it)."""
+    if e.minutes is not None:
+        return f"{session.title} ({e.label})"
     if not several_levels:
         return session.title
     return f"{session.title} ({e.level}, {format_clock(e.duration_s)})"
@@ -141,7 +146,13 @@ def _episode_description(session: SessionEntry, e: Episode) -> str:
         parts.append(session.description)
     if session.equipment:
         parts.append(f"Equipment: {session.equipment}.")
-    parts.append(f"Level: {e.level}, {format_clock(e.duration_s)}.")
+    if e.minutes is None:
+        parts.append(f"Level: {e.level}, {format_clock(e.duration_s)}.")
+    else:
+        parts.append(
+            f"Length: {e.minutes:g} minute{'s' * (e.minutes != 1)} "
+            f"({format_clock(e.duration_s)}), every hold and pause set to fit."
+        )
     if e.chapters:
         parts.append("Chapters: " + "; ".join(c.title for c in e.chapters) + ".")
     return " ".join(parts)

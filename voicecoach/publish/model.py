@@ -1,4 +1,5 @@
-"""What a published site holds: sessions, each at some levels (episodes), as plain frozen data.
+"""What a published site holds: sessions, each at some levels or doses (episodes), as plain
+frozen data.
 
 The manifest (``publish-manifest.json`` in the site) is these objects as JSON, with the key
 of every episode's inputs, so the next publish knows what it may keep.
@@ -16,12 +17,23 @@ MANIFEST_VERSION = 1
 MIME_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "m4a": "audio/x-m4a"}
 
 
+def dose_id(minutes: float) -> str:
+    """A dose's id in guids, file names and the manifest: 15 -> ``"15min"``, 12.5 -> ``"12.5min"``."""
+    return f"{minutes:g}min"
+
+
+def dose_label(minutes: float) -> str:
+    """A dose as the page and the feed name it: ``"15 min"``."""
+    return f"{minutes:g} min"
+
+
 @dataclass(frozen=True)
 class Episode:
-    """One session at one level: its files (paths relative to the site) and what the feed says."""
+    """One session at one level, or at one dose (``--minutes``): its files (paths relative to
+    the site) and what the feed says."""
 
     name: str  # the session's name (its script's file name without .md)
-    level: str
+    level: str  # gentle, standard or deep; for a dose its id (``dose_id``), like "15min"
     key: str  # hash of everything the files were made from (see ``site.episode_key``)
     audio: str
     audio_bytes: int
@@ -32,6 +44,12 @@ class Episode:
     timeline: str  # "" except at the level the page shows first (one picture per session)
     chapters: tuple[Chapter, ...]
     published: str  # ISO 8601, UTC: when these files were made
+    minutes: float | None = None  # a dose: every range resolved so it lasts this long
+
+    @property
+    def label(self) -> str:
+        """What the page's switch and the feed call it: ``"standard"`` or ``"15 min"``."""
+        return self.level if self.minutes is None else dose_label(self.minutes)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -52,6 +70,7 @@ class Episode:
             "timeline": self.timeline,
             "chapters": [[c.title, c.start_ms, c.end_ms] for c in self.chapters],
             "published": self.published,
+            "minutes": self.minutes,
         }
 
     @classmethod
@@ -70,17 +89,20 @@ class Episode:
             timeline=str(d.get("timeline") or ""),
             chapters=chapters,
             published=str(d["published"]),
+            minutes=None if d.get("minutes") is None else float(d["minutes"]),
         )
 
 
 def first_shown(episodes: tuple[Episode, ...] | list[Episode]) -> Episode:
-    """The episode a session's page shows first: standard, else the first level published."""
+    """The episode a session's page shows first: standard, else the first level published,
+    else the shortest dose."""
     return next((e for e in episodes if e.level == "standard"), episodes[0])
 
 
 @dataclass(frozen=True)
 class SessionEntry:
-    """A session as the page and the feed show it, with its episodes in level order."""
+    """A session as the page and the feed show it, with its episodes in level order, then its
+    doses from the shortest."""
 
     name: str
     title: str

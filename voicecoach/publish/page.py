@@ -1,11 +1,12 @@
 """``index.html``: the class's page, for a phone held in one hand.
 
-Each session: title, teacher, description, equipment, length at each level; one player
-with a level switch (radio buttons) and the chapter list of the chosen level (buttons:
-tap to jump); a download link and the transcript; the session's timeline picture. Then how to add
-the feed to a podcast app, with QR codes. Everything it loads is in the site's folder
-(``assets/page.css``, ``assets/page.js``); no network is needed. Without JavaScript the
-page still reads, and each level's files are plain links.
+Each session: title, teacher, description, equipment, length at each level (and dose:
+``--minutes``); one player with a level switch (radio buttons, the doses among them) and
+the chapter list of the chosen level (buttons: tap to jump); a download link and the
+transcript; the session's timeline picture. Then how to add the feed to a podcast app,
+with QR codes. Everything it loads is in the site's folder (``assets/page.css``,
+``assets/page.js``); no network is needed. Without JavaScript the page still reads, and
+each level's files are plain links.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ def _default_episode(session: SessionEntry) -> Episode:
 
 
 def _lengths(session: SessionEntry) -> str:
-    return " · ".join(f"{e.level} {format_clock(e.duration_s)}" for e in session.episodes)
+    return " · ".join(f"{e.label} {format_clock(e.duration_s)}" for e in session.episodes)
+
+
+def _switch_legend(session: SessionEntry) -> str:
+    doses = sum(e.minutes is not None for e in session.episodes)
+    if doses == 0:
+        return "Level"
+    return "Length" if doses == len(session.episodes) else "Level or length"
 
 
 def _session_html(site: SiteInfo, s: SessionEntry) -> str:
@@ -49,12 +57,15 @@ def _session_html(site: SiteInfo, s: SessionEntry) -> str:
         out.append(f"<dt>Muscles</dt><dd>{_e(s.muscles)}</dd>")
     out.append("</dl>")
     if len(s.episodes) > 1:
-        out.append('<fieldset class="levels"><legend>Level</legend><div class="level-options">')
+        out.append(
+            f'<fieldset class="levels"><legend>{_switch_legend(s)}</legend>'
+            '<div class="level-options">'
+        )
         for e in s.episodes:
             checked = " checked" if e is shown else ""
             out.append(
                 f'<label><input type="radio" name="level-{_e(s.name)}" value="{_e(e.level)}"{checked}>'
-                f'<span class="level-name">{_e(e.level.capitalize())}</span>'
+                f'<span class="level-name">{_e(e.label.capitalize())}</span>'
                 f'<span class="level-length">{format_clock(e.duration_s)}</span></label>'
             )
         out.append("</div></fieldset>")
@@ -67,7 +78,7 @@ def _session_html(site: SiteInfo, s: SessionEntry) -> str:
         out.append(
             f'<div class="level-panel" data-level="{_e(e.level)}" data-src="{_e(e.audio)}"{hidden}>'
         )
-        out.append(f'<h3 class="chapters-heading">Chapters ({_e(e.level)})</h3>')
+        out.append(f'<h3 class="chapters-heading">Chapters ({_e(e.label)})</h3>')
         out.append('<ol class="chapters">')
         for c in e.chapters:
             start_s = c.start_ms / 1000
@@ -88,13 +99,17 @@ def _session_html(site: SiteInfo, s: SessionEntry) -> str:
     )
     if pictured is not None:
         out.append(
-            f'<details class="timeline"><summary>Timeline picture ({_e(pictured.level)})</summary>'
+            f'<details class="timeline"><summary>Timeline picture ({_e(pictured.label)})</summary>'
             f'<a href="{_e(pictured.timeline)}"><img src="{_e(pictured.timeline)}" loading="lazy" '
-            f'alt="Timeline of {_e(s.title)} at level {_e(pictured.level)}: sections and every '
+            f'alt="Timeline of {_e(s.title)} at {_e(_at(pictured))}: sections and every '
             f'cue over {format_clock(pictured.duration_s)}"></a></details>'
         )
     out.append("</section>")
     return "\n".join(out)
+
+
+def _at(e: Episode) -> str:
+    return f"level {e.level}" if e.minutes is None else e.label
 
 
 def page_html(site: SiteInfo, *, qr_feed: str | None, qr_page: str | None) -> str:

@@ -4,13 +4,15 @@ the previous one and swapped in whole at the end.
 Steps:
 
 1. Check the options and the output folder (a new or empty folder, or a site made here).
-2. Load every script and, for each level, hash what its files are made from
-   (``episode_key``): the parsed script with its includes, the level, engine, voice, rate,
-   palette, format and voicecoach's version.
+2. Load every script and, for each level and dose (``--minutes``), hash what its files are
+   made from (``episode_key``): the parsed script with its includes, the level or the
+   minutes, engine, voice, rate, palette, format and voicecoach's version.
 3. In a new folder beside the site (``.SITE.publish-PID-XXXXXXXX``): files whose key the
-   previous site's manifest holds are hard-linked from it (copied where links are refused);
-   the others are exported (audio with ID3 chapters, WebVTT, JSON chapters; the timeline
-   SVG of each session at the level its page shows first).
+   previous site's manifest holds are hard-linked from it (copied where links are refused).
+   The plan of every dose to render is fitted first, so a dose out of a script's reach
+   stops the publish before anything is rendered. Then the others are exported (audio
+   with ID3 chapters, WebVTT, JSON chapters; the timeline SVG of each session at the
+   level or dose its page shows first).
 4. Write the cover art (kept when the title is the same), the page, the feed, the QR codes,
    the page's assets and the manifest.
 5. Swap the new folder with the old one in one ``renameat2(RENAME_EXCHANGE)`` where Linux
@@ -23,9 +25,7 @@ a later publish removes the folders that a dead publish left.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
-import errno
 import functools
 import hashlib
 import json
@@ -34,7 +34,7 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,9 +43,19 @@ from typing import Any
 from voicecoach import __version__
 from voicecoach.errors import ExportError, UsageError
 from voicecoach.export.tags import tags_for
+from voicecoach.language.dose import MAX_MINUTES
 from voicecoach.language.script import LEVELS
 from voicecoach.publish.chapters import chapters_json
 from voicecoach.publish.feed import FEED_NAME, PAGE_NAME, feed_xml
+from voicecoach.publish.folder import (
+    check_output,
+    link_or_copy,
+    publish_lock,
+    read_manifest,
+    remove_leftovers,
+    swap_in,
+    sync_tree,
+)
 from voicecoach.publish.model import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -53,8 +63,10 @@ from voicecoach.publish.model import (
     Episode,
     SessionEntry,
     SiteInfo,
+    dose_id,
+    dose_label,
 )
-from voicecoach.storage.atomic import fsync_dir, pid_alive
+from voicecoach.storage.atomic import fsync_dir
 
 FORMATS = ("mp3", "opus", "m4a")
 SAMPLE_RATES = {"mp3": 44_100, "opus": 48_000, "m4a": 44_100}
@@ -68,10 +80,16 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class PublishOptions:
-    """What ``voicecoach publish`` takes besides the scripts and the folder."""
+    """What ``voicecoach publish`` takes besides the scripts and the folder.
+
+    Each session is published at every level of ``levels`` and at every dose of
+    ``minutes`` (an episode lasting that many minutes within 5 s; ``voicecoach.language.dose``).
+    ``levels=()`` with ``minutes=(15,)``: one 15-minute episode per session.
+    """
 
     base_url: str | None = None
     levels: tuple[str, ...] = LEVELS
+    minutes: tuple[float, ...] = ()
     title: str | None = None
     format: str = "mp3"
     engine: str | None = None
@@ -85,8 +103,17 @@ class PublishOptions:
             from voicecoach.publish.m4a import ffmpeg_path
 
             ffmpeg_path()  # refused at once where ffmpeg is missing
-        if not self.levels:
-            raise UsageError("--levels needs at least one of gentle, standard, deep")
+        if not self.levels and not self.minutes:
+            raise UsageError(
+                "--levels needs at least one of gentle, standard, deep (or give --minutes N)"
+            )
+        for minutes in self.minutes:
+            if not 0 < minutes <= MAX_MINUTES:
+                raise UsageError(
+                    f"--minutes must be more than 0 and at most {MAX_MINUTES}, not {minutes:g}"
+                )
+        if len({dose_id(m) for m in self.minutes}) != len(self.minutes):
+            raise UsageError("the same length is named twice in --minutes")
         for level in self.levels:
             if level not in LEVELS:
                 raise UsageError(f"unknown level {level!r}: use gentle, standard and/or deep")
@@ -101,6 +128,14 @@ class PublishOptions:
                     f"--base-url must be an http:// or https:// address, like "
                     f"http://192.168.1.20:8765/ (not {self.base_url!r})"
                 )
+
+    @property
+    def variants(self) -> tuple[tuple[str, float | None], ...]:
+        """Each episode of a session as ``(id, minutes)``: the levels in the order gentle,
+        standard, deep (minutes None), then the doses from the shortest (id like "15min")."""
+        levels = tuple((level, None) for level in LEVELS if level in self.levels)
+        doses = tuple((dose_id(m), float(m)) for m in sorted(self.minutes))
+        return levels + doses
 
 
 def parse_levels(text: str) -> tuple[str, ...]:
@@ -120,7 +155,7 @@ class PublishReport:
 
     site: Path
     info: SiteInfo
-    rendered: list[str] = field(default_factory=list)  # "name/level"
+    rendered: list[str] = field(default_factory=list)  # "name/level" or "name/15min"
     kept: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
 
@@ -146,10 +181,10 @@ def code_hash() -> str:
 
 
 def episode_key(session, fmt: str) -> str:
-    """A hash of everything an episode's files are made from (``session`` at its level).
+    """A hash of everything an episode's files are made from (``session`` at its level or dose).
 
     The parsed script (includes expanded, so an edited include changes it), its settings
-    with the level, the engine with its voice and rate (the speech key of a fixed phrase
+    with the level, the dose's minutes, the engine with its voice and rate (the speech key of a fixed phrase
     names them), the palette's every parameter, the format and sample rate, and the
     version and code of voicecoach and of this site's layout.
     """
@@ -163,126 +198,12 @@ def episode_key(session, fmt: str) -> str:
         "engine": session.engine_name,
         "speech": session.speech.key("voicecoach publish"),
         "settings": repr(script.settings),
+        "minutes": session.minutes,
         "items": repr(script.items),
         "palette": repr(session.palette),
     }
     text = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# ---- the output folder ------------------------------------------------------------------
-
-
-def _read_manifest(site: Path) -> dict:
-    try:
-        data = json.loads((site / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) and data.get("version") == MANIFEST_VERSION else {}
-
-
-def _check_output(out: Path) -> None:
-    if out.is_symlink():
-        raise UsageError(f"{out} is a symbolic link; give the site's real folder")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file; -o names the site's folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
-        raise UsageError(
-            f"{out} is not empty and was not made by voicecoach publish; "
-            "name a new or empty folder (publish replaces the whole folder)"
-        )
-
-
-_LEFTOVER = re.compile(r"\.(?P<site>.+)\.(?:publish|old)-(?P<pid>[0-9]+)-[0-9a-f]{8}")
-
-
-def _remove_leftovers(out: Path) -> None:
-    """Folders left beside the site by a publish that was killed (its process is gone)."""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(out.parent):
-            m = _LEFTOVER.fullmatch(entry.name)
-            if m and m["site"] == out.name and not pid_alive(int(m["pid"])):
-                shutil.rmtree(entry.path, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _publish_lock(out: Path) -> Iterator[None]:
-    """One publish into a site at a time (an ``flock`` on a file beside it)."""
-    try:
-        import fcntl
-    except ImportError:  # no flock: nothing to hold
-        yield
-        return
-    lock_path = out.parent / f".{out.name}.publish-lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            raise UsageError(f"another publish into {out} is running; wait for it") from e
-        yield
-    finally:
-        os.close(fd)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where not offered."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_uint,
-    ]
-    at_fdcwd, rename_exchange = -100, 2
-    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    if done == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _sync_tree(folder: Path) -> None:
-    """Every file and folder of the new site on disk before it replaces the old one."""
-    for path in sorted(folder.rglob("*"), reverse=True):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        elif path.is_dir():
-            fsync_dir(path)
-    fsync_dir(folder)
-
-
-def _swap_in(build: Path, out: Path) -> None:
-    """Put the finished ``build`` where ``out`` is, then remove the old site."""
-    if not out.exists():
-        os.rename(build, out)
-        return
-    if _exchange(build, out):
-        shutil.rmtree(build, ignore_errors=True)  # now the old site
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-    os.rename(out, old)
-    os.rename(build, out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ---- building ---------------------------------------------------------------------------
@@ -329,8 +250,8 @@ def _draw_timeline(session, fmt: str, target: Path) -> None:
 def _render(
     session, name: str, level: str, fmt: str, key: str, build: Path, *, timeline: bool
 ) -> Episode:
-    """Export one session at one level into ``build``: audio, captions, chapters (and the
-    session's timeline picture when ``timeline``)."""
+    """Export one session at one level or dose (``level`` its id) into ``build``: audio,
+    captions, chapters (and the session's timeline picture when ``timeline``)."""
     files = _episode_files(name, level, fmt, timeline)
     sample_rate = SAMPLE_RATES[fmt]
     audio = build / files["audio"]
@@ -363,6 +284,7 @@ def _render(
         duration_s=round(plan.duration_s, 6),
         chapters=chapters,
         published=_now_iso(),
+        minutes=session.minutes,
         **files,
     )
 
@@ -375,7 +297,7 @@ def _keep(old: Episode, old_site: Path, build: Path) -> bool:
     if (old_site / old.audio).stat().st_size != old.audio_bytes:
         return False
     for relative, source in zip(old.files, sources, strict=True):
-        _link_or_copy(source, build / relative)
+        link_or_copy(source, build / relative)
     return True
 
 
@@ -394,7 +316,7 @@ def publish(
     site_dir = Path(out)
     if not site_dir.name or site_dir.name in (".", ".."):
         site_dir = site_dir.resolve()
-    _check_output(site_dir)
+    check_output(site_dir)
     base_url = opts.base_url
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
@@ -419,9 +341,9 @@ def _publish_into(
     from voicecoach.publish.qr import write_qr_svg
     from voicecoach.session import load
 
-    with _publish_lock(site_dir):
-        _remove_leftovers(site_dir)
-        manifest = _read_manifest(site_dir) if site_dir.is_dir() else {}
+    with publish_lock(site_dir):
+        remove_leftovers(site_dir)
+        manifest = read_manifest(site_dir) if site_dir.is_dir() else {}
         old_episodes: dict[tuple[str, str], Episode] = {}
         for d in manifest.get("episodes", []):
             with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -440,7 +362,7 @@ def _publish_into(
             )
             if old_cover_ok:
                 for n in (info.cover, info.icon):
-                    _link_or_copy(site_dir / n, build / n)
+                    link_or_copy(site_dir / n, build / n)
             else:
                 write_cover(cover_title, build / info.cover, build / info.icon)
             assets = build / ASSETS_DIR
@@ -465,13 +387,14 @@ def _publish_into(
                 "base_url": base_url,
                 "format": opts.format,
                 "levels": list(opts.levels),
+                "minutes": sorted(opts.minutes),
                 "episodes": [e.to_json() for e in info.episodes],
             }
             (build / MANIFEST_NAME).write_text(
                 json.dumps(new_manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
             )
-            _sync_tree(build)
-            _swap_in(build, site_dir)
+            sync_tree(build)
+            swap_in(build, site_dir)
             fsync_dir(site_dir.parent)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
@@ -509,34 +432,42 @@ def _build(
                     "rename one of the scripts"
                 )
             seen[name] = str(base.path)
+        # keep what is unchanged; fit every dose to render before rendering anything, so a
+        # dose out of a script's reach stops the publish at once (DoseError names the script)
+        slots: list[list[Episode | _Pending]] = []
         for base in loaded:
-            name = _name_of(base.path)
+            slots.append(_keep_or_plan(base, site_dir, build, opts, old_episodes, report, say))
+        for base, session_slots in zip(loaded, slots, strict=True):
             episodes = []
-            # one timeline picture per session, at the level the page shows first
-            pictured = "standard" if "standard" in opts.levels else opts.levels[0]
-            for level in opts.levels:
-                session = base.with_level(level)
-                key = episode_key(session, fmt)
-                old = old_episodes.get((name, level))
-                if old is not None and old.key == key and _keep(old, site_dir, build):
-                    if level == pictured and not old.timeline:  # the levels published changed
-                        files = _episode_files(name, level, fmt, True)
-                        _draw_timeline(session, fmt, build / files["timeline"])
-                        old = dataclasses.replace(old, timeline=files["timeline"])
-                    episodes.append(old)
-                    report.kept.append(f"{name}/{level}")
-                    say(f"kept {name} ({level}): unchanged")
+            for slot in session_slots:
+                if isinstance(slot, Episode):
+                    episodes.append(slot)
                     continue
-                say(f"rendering {name} ({level})...")
+                say(f"rendering {slot.name} ({slot.label})...")
                 if not report.rendered:
                     _preload_timeline()
-                episode = _render(session, name, level, fmt, key, build, timeline=level == pictured)
-                episodes.append(episode)
-                report.rendered.append(f"{name}/{level}")
+                episodes.append(
+                    _render(
+                        slot.session,
+                        slot.name,
+                        slot.variant,
+                        fmt,
+                        slot.key,
+                        build,
+                        timeline=slot.pictured,
+                    )
+                )
+                report.rendered.append(f"{slot.name}/{slot.variant}")
             s = base.settings
             sessions.append(
                 SessionEntry(
-                    name, s.title, s.teacher, s.description, s.equipment, s.muscles, tuple(episodes)
+                    _name_of(base.path),
+                    s.title,
+                    s.teacher,
+                    s.description,
+                    s.equipment,
+                    s.muscles,
+                    tuple(episodes),
                 )
             )
     finally:
@@ -552,6 +483,59 @@ def _build(
         teacher=teachers.pop() if len(teachers) == 1 else None,
     )
     return report
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An episode to render: its session (at its level or dose) and where it goes."""
+
+    session: Any
+    name: str
+    variant: str  # the level, or the dose's id ("15min")
+    label: str
+    key: str
+    pictured: bool
+
+
+def _keep_or_plan(
+    base,
+    site_dir: Path,
+    build: Path,
+    opts: PublishOptions,
+    old_episodes: dict[tuple[str, str], Episode],
+    report: PublishReport,
+    say: Progress,
+) -> list[Episode | _Pending]:
+    """One session's episodes in order: kept ones linked into ``build``, the others pending
+    (a pending dose's plan already fitted: ``DoseError`` when out of reach)."""
+    fmt = opts.format
+    name = _name_of(base.path)
+    variants = opts.variants
+    # one timeline picture per session, at the level or dose the page shows first
+    pictured = "standard" if "standard" in opts.levels else variants[0][0]
+    slots: list[Episode | _Pending] = []
+    for variant, minutes in variants:
+        session = base.with_level(variant) if minutes is None else base.with_minutes(minutes)
+        label = variant if minutes is None else dose_label(minutes)
+        key = episode_key(session, fmt)
+        old = old_episodes.get((name, variant))
+        if old is not None and old.key == key:
+            if variant != pictured and old.timeline:  # the variants published changed
+                old = dataclasses.replace(old, timeline="")
+            if _keep(old, site_dir, build):
+                if variant == pictured and not old.timeline:
+                    files = _episode_files(name, variant, fmt, True)
+                    _draw_timeline(session, fmt, build / files["timeline"])
+                    old = dataclasses.replace(old, timeline=files["timeline"])
+                slots.append(old)
+                report.kept.append(f"{name}/{variant}")
+                say(f"kept {name} ({label}): unchanged")
+                continue
+        if minutes is not None:
+            say(f"fitting {name} to {label}...")
+            session.plan(sample_rate=SAMPLE_RATES[fmt])  # kept for the export
+        slots.append(_Pending(session, name, variant, label, key, variant == pictured))
+    return slots
 
 
 def _default_title(sessions: list[SessionEntry]) -> str:
