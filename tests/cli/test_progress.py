@@ -213,6 +213,24 @@ def test_check_of_several_scripts_names_the_one_it_synthesises(tmp_path):
     ], shown
 
 
+@needs_piper
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_cold_export_says_it_synthesises_before_its_bar(tmp_path, jobs):
+    scripts = [_script(tmp_path)]
+    if jobs == 2:
+        second = tmp_path / "second.md"
+        second.write_text(SCRIPT.replace(".\n", ", slowly.\n"), encoding="utf-8")
+        scripts.append(second)
+    (tmp_path / "out").mkdir()
+    command = ["export", *(p.name for p in scripts), "-o", "out", "--jobs", str(jobs)]
+    code, seen, _ = _run([*command, "--engine", ENGINE], _env(tmp_path), cwd=tmp_path)
+    assert code == 0, seen
+    assert b"exporting: synthesising speech" in seen  # before any audio is written
+    assert b"exporting [" in seen
+    shown = [line for line in _screen(seen) if line]
+    assert len(shown) == jobs and all(line.startswith("wrote out/") for line in shown), shown
+
+
 def test_progress_line_draws_count_and_time_left_and_erases(tmp_path):
     """The line itself (as ``list`` uses it): drawn after its delay, erased by close."""
     code = (
