@@ -228,35 +228,6 @@ def test_speech_progress_reports_each_synthesised_phrase(tmp_path, monkeypatch):
     assert calls[0] == (0, 3) and calls[-1] == (3, 3) and len(calls) == 4
 
 
-def test_first_run_on_a_terminal_shows_what_it_waits_for(tmp_path):
-    import pty
-
-    master, slave = pty.openpty()
-    env = dict(os.environ, VOICECOACH_CACHE_DIR=str(tmp_path / "cache"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "voicecoach.cli", "plan", str(SPEC_EXAMPLE), "--engine", "system"],
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
-        env=env,
-        timeout=120,
-    )
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    assert proc.returncode == 0
-    total = seen.split(b"/")[-1].split(b" ")[0].decode()
-    assert f"\rpreparing speech: {total}/{total} phrases".encode() in seen
-    assert b"preparing speech: 0/" in seen
-
-
 def test_list_answers_at_once_on_an_empty_cache_with_estimates(tmp_path, monkeypatch, capsys):
     """No synthesis for `list`: lengths estimated from the rate, marked ~, until the speech is cached."""
     monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))

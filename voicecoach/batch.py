@@ -130,8 +130,13 @@ def _run_one(task: ExportTask, index: int, progress_queue) -> ExportResult | Voi
         if progress_queue is not None:
             progress_queue.put((index, done, total))
 
+    def speech_progress(done: int, total: int) -> None:
+        progress_queue.put((index, done, total, "speech"))
+
     try:
         with load(task.script, **task.overrides) as session:
+            if progress_queue is not None:  # a cold export synthesises first: say so
+                session.speech.progress = speech_progress
             return session.export(
                 task.output,
                 fmt=task.fmt,
@@ -146,21 +151,26 @@ def _run_one(task: ExportTask, index: int, progress_queue) -> ExportResult | Voi
 class _Bar:
     """A one-line progress bar on stderr (only used on a terminal).
 
-    ``hide`` clears its line (and keeps it cleared) while the caller prints a
-    result, so no line starts after the bar ("100.0%wrote ..."); ``show``
-    draws it again.
+    While speech is synthesised (a cold cache) the line says so, with the phrases
+    done: ``exporting: synthesising speech 12/74``. ``hide`` clears its line (and
+    keeps it cleared) while the caller prints a result, so no line starts after
+    the bar ("100.0%wrote ..."); ``show`` draws it again.
     """
 
     def __init__(self, n_tasks: int):
         self.done = [0] * n_tasks
         self.total = [0] * n_tasks
+        self.speech = [(0, 0)] * n_tasks  # (phrases synthesised, phrases to synthesise)
         self._lock = threading.Lock()  # the drawing thread and the caller
         self._hidden = False
         self._drawn = False
 
-    def update(self, index: int, done: int, total: int) -> None:
+    def update(self, index: int, done: int, total: int, phase: str = "audio") -> None:
         with self._lock:
-            self.done[index], self.total[index] = done, total
+            if phase == "speech":
+                self.speech[index] = (done, total)
+            else:
+                self.done[index], self.total[index] = done, total
             if not self._hidden:
                 self._draw()
 
@@ -168,7 +178,13 @@ class _Bar:
         frac = min(1.0, sum(self.done) / (sum(self.total) or 1))
         width = 30
         filled = int(frac * width)
-        sys.stderr.write(f"\rexporting [{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}%")
+        line = f"exporting [{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}%"
+        speaking = [(done, total) for done, total in self.speech if done < total]
+        if speaking:
+            said, to_say = (sum(n) for n in zip(*speaking, strict=True))
+            speech = f"synthesising speech {said}/{to_say}"
+            line = f"{line} · {speech}" if any(self.total) else f"exporting: {speech}"
+        sys.stderr.write(f"\r{line}\x1b[K")
         sys.stderr.flush()
         self._drawn = True
 
@@ -183,7 +199,7 @@ class _Bar:
     def show(self) -> None:
         with self._lock:
             self._hidden = False
-            if any(self.total):
+            if any(self.total) or any(total for _, total in self.speech):
                 self._draw()
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from voicecoach.cli.common import (
     _notice,
     cli,
 )
+from voicecoach.cli.progress import progress_line
 from voicecoach.units import format_clock
 
 
@@ -56,7 +57,12 @@ def list_(as_json, engine, max_length, level) -> None:
     from voicecoach.session import session_info
 
     limit_s = _duration_option(max_length, "--max")
-    infos = [session_info(n, engine=engine) for n in builtin_names()]
+    names = builtin_names()
+    infos = []
+    with progress_line("timing the sessions", as_json=as_json) as line:
+        for done, name in enumerate(names):
+            line.update(done, len(names))
+            infos.append(session_info(name, engine=engine))
     if limit_s is not None:
         infos = [
             i
