@@ -319,6 +319,10 @@ class Session:
             said = self.speech.audio(self.speech.key(intro))
         # The plan at once; what is not synthesised yet is, ahead of the playhead, while it plays.
         ahead = self.plan_ahead(sample_rate=sample_rate, later=(paused_words,)).start()
+        if not ahead.done:  # new speech is levelled with scipy's filters: import it meanwhile
+            from voicecoach.sound.meter import preload_meter
+
+            preload_meter()
 
         def paused() -> SpeechAudio | None:
             if not self.speech.is_ready(paused_words):

@@ -57,8 +57,10 @@ def ui_sounds(
     low_tick = tone("tick", "left")
     gap = np.zeros(seconds_to_samples(0.12, sample_rate), dtype=np.float32)
     if paused_speech is not None:
-        paused = at_speech_level(
-            _resampled(paused_speech.samples, paused_speech.sample_rate, sample_rate), sample_rate
+        paused = _resampled(
+            at_speech_level(_mono(paused_speech.samples), paused_speech.sample_rate),
+            paused_speech.sample_rate,
+            sample_rate,
         )
     else:
         paused = np.concatenate(
@@ -78,8 +80,10 @@ def ui_sounds(
         "answer": answer_chime(sample_rate),
     }
     if intro_speech is not None:
-        sounds["intro"] = at_speech_level(
-            _resampled(intro_speech.samples, intro_speech.sample_rate, sample_rate), sample_rate
+        sounds["intro"] = _resampled(
+            at_speech_level(_mono(intro_speech.samples), intro_speech.sample_rate),
+            intro_speech.sample_rate,
+            sample_rate,
         )
     g = db_to_gain(level_db)
     return {k: stereo(v * g) for k, v in sounds.items()}
@@ -168,6 +172,11 @@ def _note(freq_hz: float, length_s: float, sample_rate: int) -> np.ndarray:
     n = seconds_to_samples(length_s, sample_rate)
     x = np.sin(2 * np.pi * freq_hz * np.arange(n) / sample_rate)
     return apply_fades(x, n // 4, n // 2).astype(np.float32)
+
+
+def _mono(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x.mean(axis=1) if x.ndim == 2 else x
 
 
 def _resampled(x: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:

@@ -62,6 +62,32 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
     return np.array([shelf(4.0, 1 / math.sqrt(2), 1500.0), high_pass(0.5, 38.0)])
 
 
+K_TAIL_S = 0.25  # the K-weighting's impulse response is below -120 dB well within this
+SPAN_MIN_S = 0.4  # a sound shorter than one BS.1770 gating block is measured over one block
+
+
+def span_loudness_lufs(x: np.ndarray, sample_rate: int) -> float:
+    """The loudness of mono ``x`` played centred, over its own span (``tones.tone_loudness_lufs``).
+
+    The same measure (K-weighted energy, ringing included, over the span or
+    one 400 ms block, two channels), filtered in time with scipy: for speech
+    of a few seconds this is some 30 times faster than the tones' frequency-
+    domain way, which avoids scipy for the live player's short tones.
+    """
+    from scipy.signal import sosfilt
+
+    if len(x) == 0:
+        return -math.inf
+    tail = int(round(K_TAIL_S * sample_rate))
+    padded = np.concatenate([np.asarray(x, dtype=np.float64), np.zeros(tail)])
+    y = sosfilt(k_weighting_sos(sample_rate), padded)
+    energy = float(np.dot(y, y))
+    window = max(len(x), int(round(SPAN_MIN_S * sample_rate)))
+    if energy <= 0:
+        return -math.inf
+    return LUFS_OFFSET + 10.0 * math.log10(2.0 * energy / window)
+
+
 def _as_frames(block: np.ndarray) -> np.ndarray:
     """A block as a (frames, channels) float64 array."""
     a = np.asarray(block, dtype=np.float64)

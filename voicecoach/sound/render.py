@@ -315,10 +315,11 @@ def at_speech_level(x: np.ndarray, rate: int) -> np.ndarray:
     stands 7 dB over the sentence before it (piper's raw levels span -19.6 to
     -12.2 LUFS in upper-back), and the session's gain follows from the levels
     alone (``levels.session_gain_db``), before a phrase is synthesised.
-    The measure is the tones' (``tones.tone_loudness_lufs``: K-weighted, over the
-    span, played centred), so the palette's levels and the voice's are alike.
+    The measure is the tones' (``meter.span_loudness_lufs``, the same figure as
+    ``tones.tone_loudness_lufs``: K-weighted, over the span, played centred), so
+    the palette's levels and the voice's are alike.
     """
-    lufs = tones.tone_loudness_lufs(x, rate)
+    lufs = meter.span_loudness_lufs(x, rate)
     if not math.isfinite(lufs):
         return x
     return (x * np.float32(db_to_gain(levels.SPEECH_LUFS - lufs))).astype(np.float32)
@@ -510,10 +511,10 @@ class _Mixer:
             x = x.mean(axis=1)
         if audio.sample_rate <= 0:
             raise RenderError(f"speech for {ev.text!r} has a bad sample rate {audio.sample_rate}")
+        x = at_speech_level(x, audio.sample_rate)  # measured at the engine's rate: fewer samples
         if audio.sample_rate != self.rate and len(x):
             g = gcd(self.rate, audio.sample_rate)
             x = dsp.resample_poly(x, self.rate // g, audio.sample_rate // g, dtype=np.float32)
-        x = at_speech_level(x, self.rate)
         n = ev.duration_samples
         content = min(len(x), n)  # fade the end of the voice itself, not of any padding
         x = np.pad(x[:n], (0, max(0, n - len(x))))
