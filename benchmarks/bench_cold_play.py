@@ -84,7 +84,7 @@ def run_play(server, cache: str, script: str, seconds: float, report: Path) -> d
     r = data.get("report", {})
     return {
         "first_sound_s": first_s,
-        "waited_s": r.get("loudness_wait_s"),
+        "waited_s": r.get("synthesis_wait_s"),
         "underruns": r.get("underruns"),
         "engine": data.get("engine"),
         "audio": audio,

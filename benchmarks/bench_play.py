@@ -7,10 +7,9 @@ came out, not on a callback.
     .venv/bin/python benchmarks/bench_play.py [--script upper-back] [--seconds 20]
 
 1. ``voicecoach play SCRIPT`` as a command: spawn to first recorded sound,
-   with ``--lead-in 0``: an empty cache (speech synthesised first), then a
-   warm one (speech and loudness cached); with the default 3 s lead-in:
-   loudness not cached yet (it is measured while the lead-in plays), then
-   cached.
+   with ``--lead-in 0``: an empty cache (the first phrase synthesised first,
+   the rest while it plays), then a warm one; with the default 3 s lead-in,
+   all cached. (A cold play with the default lead-in: bench_cold_play.py.)
 2. In process: SECONDS of the script on an idle machine and with two busy
    processes (one per core); underruns and CPU use (process time over wall
    time, all threads) while playing.
@@ -54,15 +53,14 @@ def first_sound_after(rec: Recorder, t_start: float, timeout_s: float = 120.0) -
 
 
 def command_first_sound(
-    server, cache_dir: str, script: str, *extra: str, wait_loudness: bool = False
+    server, cache_dir: str, script: str, *extra: str, wait_synthesis: bool = False
 ) -> float:
     """Spawn ``voicecoach play``; seconds to its first sound; then stop it with Ctrl-C (SIGINT).
 
-    ``wait_loudness``: before stopping, wait until a new loudness result is cached
-    (the next run of the same plan finds it).
+    ``wait_synthesis``: before stopping, wait until the speech cache has stopped
+    growing for 3 s (play synthesises while it plays: the next run finds it all).
     """
     env = {**server.environ(), "VOICECOACH_CACHE_DIR": cache_dir}
-    known = len(_cached(cache_dir))
     with Recorder(server) as rec:
         t = time.monotonic()
         proc = subprocess.Popen(
@@ -75,10 +73,14 @@ def command_first_sound(
         )
         try:
             first = first_sound_after(rec, t)
-            if wait_loudness:  # let the background pass finish so the next run finds it cached
+            if wait_synthesis:  # let synthesis finish so the next run finds it all cached
                 deadline = time.monotonic() + 300
-                while len(_cached(cache_dir)) <= known and time.monotonic() < deadline:
-                    time.sleep(0.1)
+                last, since = len(_cached(cache_dir)), time.monotonic()
+                while time.monotonic() - since < 3.0 and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    now = len(_cached(cache_dir))
+                    if now != last:
+                        last, since = now, time.monotonic()
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -89,7 +91,7 @@ def command_first_sound(
 
 
 def _cached(cache_dir: str) -> list[Path]:
-    return list(Path(cache_dir, "loudness").glob("*.json"))
+    return [p for p in Path(cache_dir).rglob("*") if p.is_file()]
 
 
 def play_in_process(script: str, seconds: float, cache_dir: str, settle_s: float = 3.0) -> dict:
@@ -145,18 +147,15 @@ def main() -> None:
         print(
             f"script {args.script}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}"
         )
-        cold = command_first_sound(server, cache, args.script, "--lead-in", "0", wait_loudness=True)
+        cold = command_first_sound(
+            server, cache, args.script, "--lead-in", "0", wait_synthesis=True
+        )
         if not args.cache:
-            print(f"command to first sound, empty cache (speech synthesised first): {cold:.2f} s")
+            print(
+                f"command to first sound, empty cache (the first phrase synthesised first): {cold:.2f} s"
+            )
         warm = [command_first_sound(server, cache, args.script, "--lead-in", "0") for _ in range(3)]
-        print(
-            f"command to first sound, warm cache (speech + loudness): {', '.join(f'{w:.2f}' for w in warm)} s"
-        )
-        cold_loud = command_first_sound(server, cache, args.script, wait_loudness=True)
-        print(
-            "command to first sound, default 3 s lead-in, speech cached, loudness not "
-            f"(measured while the lead-in plays): {cold_loud:.2f} s"
-        )
+        print(f"command to first sound, warm cache: {', '.join(f'{w:.2f}' for w in warm)} s")
         lead = command_first_sound(server, cache, args.script)
         print(
             f"command to first sound, default 3 s lead-in, all cached: {lead:.2f} s (stream start {lead - 3:.2f} s)"

@@ -73,7 +73,7 @@ def test_a_cold_play_starts_on_time_and_is_the_export(pulse_server, tmp_path, mo
         plan = session.plan()  # every phrase is synthesised now: the final plan
         exported = session.export(tmp_path / "cold.wav")
     assert report.completed and report.underruns == 0
-    assert report.loudness_wait_s == 0.0, "play waited for synthesis"
+    assert report.synthesis_wait_s == 0.0, "play waited for synthesis"
     ref, _ = sf.read(str(exported.path), dtype="float32", always_2d=True)
     x = rec.audio()
     at, score = locate(x, ref)
@@ -109,7 +109,7 @@ def test_when_synthesis_falls_behind_play_waits_between_sounds(pulse_server, tmp
         plan = session.plan()
         exported = session.export(tmp_path / "cold.wav")
     assert report.completed
-    assert report.loudness_wait_s > 0.5, "synthesis never fell behind: the test tests nothing"
+    assert report.synthesis_wait_s > 0.5, "synthesis never fell behind: the test tests nothing"
     assert report.ring_starvations == 0  # the silence was a wait, not a dropout
     assert report.device_underflows == 0, "the device underflowed (a loaded machine?): cannot judge"
     ref, _ = sf.read(str(exported.path), dtype="float32", always_2d=True)

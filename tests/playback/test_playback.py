@@ -232,7 +232,7 @@ def test_the_first_phrase_comes_right_after_the_lead_in(pulse_server, tmp_path, 
         t_call = time.monotonic()
         report = play_plan(plan, speech_lookup, palette=PALETTE, interactive=False, quiet=True)
     assert report.completed and report.underruns == 0
-    assert report.loudness_wait_s == 0.0  # nothing to wait for: the gain is known
+    assert report.synthesis_wait_s == 0.0  # nothing to wait for: the gain is known
     first = rec.time_of_frame(first_sound(rec.audio())) - t_call
     assert 1.0 <= first < 1.5  # the phrase comes after exactly the lead-in, once the stream started
 

@@ -103,7 +103,7 @@ class PlaybackReport:
     ring_starvations: int = 0
     first_audio_s: float | None = None
     gain_db: float = 0.0
-    loudness_wait_s: float = 0.0  # silence added after the lead-in while the loudness was measured
+    synthesis_wait_s: float = 0.0  # silence added while speech was still being synthesised
 
 
 class Player:
@@ -283,7 +283,7 @@ class Player:
             ring_starvations=t.ring_starvations,
             first_audio_s=first,
             gain_db=self.loudness.gain_db if self.loudness is not None else 0.0,
-            loudness_wait_s=t.waited_frames / self.rate,
+            synthesis_wait_s=t.waited_frames / self.rate,
         )
 
     def _open_stream(self, sd: Any, device: int | None) -> Any:

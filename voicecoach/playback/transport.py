@@ -148,7 +148,7 @@ class Transport:
         self.device_underflows = 0
         self.ring_starvations = 0
         self.callbacks = 0
-        self.waited_frames = 0  # silence played while the source waited for the loudness
+        self.waited_frames = 0  # silence played while the source waited for speech synthesis
         self.first_audio_t: float | None = None  # time.monotonic() of the first session audio
 
     # -- the control thread's side ----------------------------------------------------------------

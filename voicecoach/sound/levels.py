@@ -19,7 +19,7 @@ SPEECH_LUFS = -17.0
 # The integrated loudness of a mix whose speech is at SPEECH_LUFS, less SPEECH_LUFS: the pauses
 # between phrases and the quiet tones under the gate's threshold. Measured over the built-in
 # sessions (benchmarks/bench_session_gain.py); docs/benchmarks.md has the spread.
-MIX_OFFSET_LU = -0.25
+MIX_OFFSET_LU = -0.1
 
 
 def session_gain_db(voice_volume_db: float = 0.0) -> float:
