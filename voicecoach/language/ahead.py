@@ -119,10 +119,22 @@ class PlanAhead:
 
     @property
     def render_bound(self) -> int:
-        """Samples before this render exactly as in the final plan (the plan's end once done)."""
+        """Samples before this render exactly as in the final plan (the plan's end once done).
+
+        The settled point, less the renderer's look-ahead when a tone sounds within
+        it (its ducking depends on speech to come); the events are in start order.
+        """
         if self.done:
             return self.plan.duration_samples
-        return max(0, self.settled_sample - self.lookahead_samples)
+        settled = self.settled_sample
+        near = settled - self.lookahead_samples
+        # the look-ahead is the tones' ducking: where no tone sounds, the voice alone is final
+        for e in self.plan.events:
+            if e.start_sample >= settled:
+                break
+            if e.kind == "tone" and e.end_sample > near and e.end_sample > e.start_sample:
+                return max(0, near)
+        return settled
 
     def wait_changed(self, timeout_s: float) -> None:
         """Wait for a new plan (or the end of synthesis, or an error) at most ``timeout_s``."""
