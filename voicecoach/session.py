@@ -213,25 +213,29 @@ class Session:
         chosen = format_for(target, fmt)
         if sample_rate is None:
             sample_rate = OPUS_SAMPLE_RATE if chosen == "opus" else DEFAULT_SAMPLE_RATE
-        if sample_rate not in self._plans:
-            # Speech to synthesise means loudness to measure: the meter's imports (scipy,
-            # about 0.7 s) load on a thread while the main one waits for the speech workers.
+        # Speech not synthesised yet is, in heard order, while the file is written as far as
+        # the plan is final (``language.ahead``): the render overlaps the synthesis.
+        ahead = self.plan_ahead(sample_rate=sample_rate)
+        if not ahead.done:
             from voicecoach.sound.meter import preload_meter
 
-            self.speech.while_synthesising = preload_meter
+            preload_meter()  # scipy (about 0.7 s) for the levels and the meter, meanwhile
+            ahead.start()
         try:
-            plan = self.plan(sample_rate=sample_rate)
+            return export_plan(
+                ahead,
+                self.speech.audio,
+                target,
+                palette=self.palette,
+                fmt=chosen,
+                captions=captions,
+                progress=progress,
+            )
         finally:
-            self.speech.while_synthesising = None
-        return export_plan(
-            plan,
-            self.speech.audio,
-            target,
-            palette=self.palette,
-            fmt=chosen,
-            captions=captions,
-            progress=progress,
-        )
+            ahead.stop()
+            ahead.join(5.0)
+            if ahead.done and ahead.error is None:
+                self._plans[sample_rate] = ahead.plan
 
     def plan_ahead(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE, later: tuple[str, ...] = ()):
         """The plan at once, settling while a thread synthesises its speech in heard order.

@@ -647,3 +647,67 @@ def test_real_session_exports_mp3_with_chapters_captions_and_loudness(tmp_path):
     assert TARGET_LUFS - 2.0 < lufs < TARGET_LUFS + 0.5  # a short script: bell and silence count
     assert peak <= MAX_TRUE_PEAK_DBTP + 0.2
     assert abs(sf.info(str(result.path)).frames - plan.duration_samples) <= 0.06 * plan.sample_rate
+
+
+COLD_SCRIPT = """---
+title: Written while synthesised
+lead_in: 1s
+---
+
+# One
+Lie down and let the floor hold you.
+Place the ball between your shoulder blades.
+[breathe 2-1-2 x2]
+
+# Two
+Let the ball sink in.
+[hold 6s]
+Roll off the ball slowly.
+"""
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3"])
+def test_a_cold_export_is_written_while_its_speech_is_synthesised_and_is_the_warm_file(
+    tmp_path, monkeypatch, fmt
+):
+    """The file grows before the last phrase exists, and is byte for byte a warm export's."""
+    from voicecoach.session import load
+    from voicecoach.sound import render
+    from voicecoach.speech.service import SpeechService
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    script = tmp_path / "cold.md"
+    script.write_text(COLD_SCRIPT, encoding="utf-8")
+    events: list[str] = []
+    real_prepare, real_render = SpeechService.prepare, render.render_blocks
+
+    def prepare(self, texts):  # each batch takes 0.3 s more: the render must not wait for all
+        texts = list(texts)
+        if any(not self.is_ready(t) for t in texts):
+            time.sleep(0.3)
+            events.append("synthesised")
+        return real_prepare(self, texts)
+
+    def render_blocks(*args, **kwargs):
+        events.append("rendered")
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(SpeechService, "prepare", prepare)
+    monkeypatch.setattr(render, "render_blocks", render_blocks)
+    with load(script, engine="system") as session:
+        assert not session.estimate()[1]
+        cold = session.export(tmp_path / f"cold.{fmt}", captions=True)
+    assert events.index("rendered") < len(events) - 1 - events[::-1].index("synthesised"), (
+        "nothing was rendered before the last phrase was synthesised"
+    )
+    with load(script, engine="system") as session:  # everything cached: the final plan at once
+        assert session.estimate()[1]
+        warm = session.export(tmp_path / f"warm.{fmt}", captions=True)
+    if fmt == "wav":
+        assert (tmp_path / "cold.wav").read_bytes() == (tmp_path / "warm.wav").read_bytes()
+    else:  # MP3: the same decoded samples and the same chapters
+        a, _ = sf.read(str(cold.path), dtype="int16")
+        b, _ = sf.read(str(warm.path), dtype="int16")
+        assert np.array_equal(a, b)
+    assert cold.captions_path.read_text() == warm.captions_path.read_text()
+    assert cold.duration_s == warm.duration_s and cold.gain_db == warm.gain_db

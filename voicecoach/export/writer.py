@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from voicecoach.errors import ExportError
 from voicecoach.export.encoder import measure_file, open_encoder
 from voicecoach.export.formats import LOSSY_FORMATS, OPUS_SAMPLE_RATES, format_for
+from voicecoach.language.ahead import PlanAhead
 from voicecoach.sound.decisions import LOSSLESS_DECISION, cached_decision, update_cache
 from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, session_gain_db
 from voicecoach.sound.meter import LoudnessMeter
@@ -137,7 +138,7 @@ class _Audio:
     with another gain (``dataclasses.replace``).
     """
 
-    plan: Plan
+    plan: Plan | PlanAhead  # a plan still settling renders as its blocks become final
     speech: SpeechLookup
     palette: Palette
     fmt: str
@@ -171,7 +172,7 @@ class _Written:
 
 
 def export_plan(
-    plan: Plan,
+    plan: Plan | PlanAhead,
     speech: SpeechLookup,
     out_path: str | os.PathLike,
     *,
@@ -191,10 +192,16 @@ def export_plan(
     when a pass is added). ``captions`` also writes a WebVTT file beside the
     audio (same stem). The loudness cache skips every pass but the writing one
     when this audio was exported before in the same kind of format.
+    ``plan`` may be a ``PlanAhead`` whose speech is still being synthesised:
+    the file is written as its blocks become final (the same file as from the
+    final plan), and tags, chapters and captions come from the final plan.
     """
     from voicecoach.export.captions import captions_path_for, webvtt_text
     from voicecoach.export.tags import tags_for, write_tags
 
+    ahead = plan if isinstance(plan, PlanAhead) and not plan.done else None
+    if isinstance(plan, PlanAhead):
+        plan = plan.plan  # final when ``ahead`` is None; else final once the audio is written
     target = Path(out_path)
     fmt = format_for(target, fmt)
     rate = plan.sample_rate
@@ -208,11 +215,10 @@ def export_plan(
             )
         refuse_unless_regular(captions_target)
     clean_stale_parts(target)
-    duration = plan.duration_samples
-    audio = _Audio(plan, speech, palette, fmt, tags_for(plan), block_frames)
-    work = _Work(progress, duration)
+    audio = _Audio(ahead or plan, speech, palette, fmt, tags_for(plan), block_frames)
+    work = _Work(progress, plan.duration_samples)
 
-    cache = cache_path(plan, palette)
+    cache = cache_path(plan, palette) if ahead is None else None  # (new speech: nothing known)
     decision_name = LOSSLESS_DECISION if fmt not in LOSSY_FORMATS else f"export-{fmt}"
     known = cached_decision(cache, decision_name, ("ceiling_dbtp", "lufs", "true_peak_dbtp"))
     targets = (target,) if captions_target is None else (target, captions_target)
@@ -223,8 +229,11 @@ def export_plan(
                 written = _write_known(parts, target, audio, known, work)
             else:
                 written = _decide_and_write(parts, target, audio, work, cache)
+                if ahead is not None:  # every phrase is synthesised now: the final plan
+                    plan = ahead.plan
+                    cache = cache_path(plan, palette)
                 update_cache(cache, decision=(decision_name, written.decision()))
-            write_tags(written.part, fmt, audio.tags)
+            write_tags(written.part, fmt, tags_for(plan))
             commits = [(written.part, target)]
             if captions_target is not None:
                 text = webvtt_text(plan)
@@ -247,7 +256,7 @@ def export_plan(
     return ExportResult(
         path=target,
         format=fmt,
-        duration_s=duration / rate,
+        duration_s=plan.duration_samples / rate,
         integrated_lufs=written.lufs,
         true_peak_dbtp=written.true_peak_dbtp,
         captions_path=captions_target,
@@ -291,7 +300,8 @@ def _decide_and_write(
     more headroom. The result names the written temporary file (one of ``parts``).
     """
     lossy = audio.fmt in LOSSY_FORMATS
-    gain = session_gain_db(audio.plan.settings.voice_volume_db)
+    plan = audio.plan.plan if isinstance(audio.plan, PlanAhead) else audio.plan
+    gain = session_gain_db(plan.settings.voice_volume_db)
     headroom_db = _CODEC_HEADROOM_DB if lossy else 0.0
     part = parts.new(target)
     for attempt in range(3):
@@ -353,22 +363,29 @@ def _write_audio(
 
     from voicecoach.sound.offload import consume_blocks
 
-    plan = audio.plan
+    source = audio.plan
+    plan = source.plan if isinstance(source, PlanAhead) else source
     blocks = plan_blocks(
-        plan,
+        source,
         audio.speech,
         palette=audio.palette,
         gain_db=audio.gain_db,
         limit=audio.limit,
         ceiling_dbtp=audio.ceiling_dbtp,
         block_frames=audio.block_frames,
-        spans_cache=cache_path(plan, audio.palette),
+        spans_cache=None if source is not plan else cache_path(plan, audio.palette),
     )
     # the meter is made here, so the child inherits what it imports (scipy), imported once
     meter_ = LoudnessMeter(plan.sample_rate) if meter else None
     encoder = functools.partial(open_encoder, part, audio.fmt, plan.sample_rate, audio.tags, meter_)
     try:
-        return consume_blocks(blocks, encoder, block_frames=audio.block_frames, progress=work.at)
+        return consume_blocks(
+            blocks,
+            encoder,
+            block_frames=audio.block_frames,
+            progress=work.at,
+            fork=source is plan,  # no fork while speech is synthesised on another thread
+        )
     except sf.LibsndfileError as e:
         if _disk_nearly_full(part.parent):
             raise OSError(errno.ENOSPC, "No space left on device") from e

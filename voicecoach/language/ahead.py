@@ -160,12 +160,27 @@ class PlanAhead:
             todo = self._update() if not self.done else []
             service = self.service
             assert service is not None
-            while todo and not self._stop:
-                size = next(batches, size)
-                service.prepare(todo[:size])
-                todo = self._update()
-            if self._later and not self._stop:
-                service.prepare(self._later)
+            # one count over every batch for whoever follows the synthesis (a progress line)
+            report, service.progress = service.progress, None
+            later = [t for t in self._later if not service.is_ready(t)]
+            total, done = len(todo) + len(later), 0
+            try:
+                if report is not None and total:
+                    report(0, total)
+                while todo and not self._stop:
+                    size = next(batches, size)
+                    service.prepare(todo[:size])
+                    done += len(todo[:size])
+                    todo = self._update()
+                    total = max(total, done + len(todo) + len(later))
+                    if report is not None:
+                        report(done, total)
+                if later and not self._stop:
+                    service.prepare(later)
+                    if report is not None:
+                        report(total, total)
+            finally:
+                service.progress = report
         except BaseException as e:  # given to the player through ``error``
             with self._lock:
                 self.error = self._explain(e)

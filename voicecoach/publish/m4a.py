@@ -1,12 +1,12 @@
 """M4A (AAC) episodes: the loudness-checked WAV export, encoded by ffmpeg, and checked again.
 
 voicecoach's own exports write MP3 and Opus through libsndfile, with their loudness and
-true peak checked. For M4A the WAV export (-16 LUFS, true peak at most -1 dBTP, the same
-audio) is encoded to AAC by ffmpeg with the same tags and chapters (an ffmetadata file:
+true peak checked. For M4A the WAV export (the session gain, true peak at most -1 dBTP, the
+same audio) is encoded to AAC by ffmpeg with the same tags and chapters (an ffmetadata file:
 ffmpeg writes a QuickTime chapter track, the one Apple's players read), then decoded and
 measured by ffmpeg's ``ebur128`` meter. AAC overshoots the peaks it is given a little
 (about 0.3 dB seen here): when the decoded true peak is above -1 dBTP, the file is encoded
-again that much quieter. The loudness then stays within 1 LU of -16 LUFS, or the episode
+again that much quieter. The loudness then stays within 1 LU of the WAV's, or the episode
 is refused.
 """
 
@@ -23,8 +23,7 @@ from voicecoach.export.tags import Tags
 
 AAC_BITRATE = "128k"
 MAX_TRUE_PEAK_DBTP = -1.0
-TARGET_LUFS = -16.0
-LOUDNESS_TOLERANCE_LU = 1.0
+LOUDNESS_TOLERANCE_LU = 1.0  # from the WAV's: what the codec may change
 _PEAK_MARGIN_DB = 0.1
 
 
@@ -91,8 +90,9 @@ def measure(path: Path) -> tuple[float, float]:
     return float(lufs[1]), float(peak[1])
 
 
-def encode_m4a(wav: Path, target: Path, tags: Tags) -> M4AResult:
-    """Encode the WAV export ``wav`` to ``target`` (AAC in MP4), tagged, chapters included."""
+def encode_m4a(wav: Path, target: Path, tags: Tags, wav_lufs: float) -> M4AResult:
+    """Encode the WAV export ``wav`` (measured at ``wav_lufs``) to ``target`` (AAC in MP4), tagged,
+    chapters included."""
     ffmpeg = ffmpeg_path()
     meta = target.with_name(target.name + ".ffmeta")
     meta.write_text(ffmetadata(tags), encoding="utf-8")
@@ -114,6 +114,8 @@ def encode_m4a(wav: Path, target: Path, tags: Tags) -> M4AResult:
             raise ExportError(f"{target}: true peak {peak:.1f} dBTP after encoding, above -1")
     finally:
         meta.unlink(missing_ok=True)
-    if abs(lufs - TARGET_LUFS) > LOUDNESS_TOLERANCE_LU:
-        raise ExportError(f"{target}: {lufs:.1f} LUFS after encoding, not -16")
+    if abs(lufs - wav_lufs) > LOUDNESS_TOLERANCE_LU:
+        raise ExportError(
+            f"{target}: {lufs:.1f} LUFS after encoding, not the {wav_lufs:.1f} LUFS it was given"
+        )
     return M4AResult(lufs, peak, gain_db)

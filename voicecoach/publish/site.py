@@ -268,7 +268,7 @@ def _render(
     if fmt == "m4a":
         from voicecoach.publish.m4a import encode_m4a
 
-        encode_m4a(written, audio, tags)
+        encode_m4a(written, audio, tags, result.integrated_lufs)
         written.unlink()
     (build / files["chapters_json"]).write_text(
         chapters_json(chapters, title=plan.title), encoding="utf-8"

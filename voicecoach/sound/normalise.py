@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from voicecoach import units
+from voicecoach.language.ahead import PlanAhead
 from voicecoach.sound import decisions, dsp, levels, limiter, meter, render, tones, truepeak
 from voicecoach.sound.decisions import CACHE_VERSION
 from voicecoach.sound.levels import MAX_TRUE_PEAK_DBTP, TARGET_LUFS
@@ -36,7 +37,7 @@ from voicecoach.sound.limiter import (
     replayed_blocks,
 )
 from voicecoach.sound.meter import LoudnessMeter
-from voicecoach.sound.render import render_blocks
+from voicecoach.sound.render import render_blocks, settling_blocks
 from voicecoach.sound.truepeak import TruePeakMeter
 from voicecoach.storage.diskcache import code_digest
 from voicecoach.storage.resources import cache_root
@@ -95,10 +96,20 @@ def plan_blocks(
 ):
     """The plan's rendered blocks at ``gain_db``, through the peak limiter (at ``ceiling_dbtp``) when ``limit``.
 
+    ``plan`` may be a ``language.ahead.PlanAhead`` still settling: then each
+    block comes once it is final (``render.settling_blocks``).
+
     With ``spans_cache`` (this audio's ``cache_path``), the limiter's gain
     spans are replayed from an earlier render of the same audio when there is
     one (the same samples, without running the limiter), and recorded otherwise.
     """
+    if isinstance(plan, PlanAhead):  # still settling: no spans are kept for a plan not final
+        blocks = settling_blocks(
+            plan, speech, palette=palette, block_frames=block_frames, gain_db=gain_db
+        )
+        if not limit:
+            return blocks
+        return limited_blocks(blocks, ceiling_dbtp, plan.plan.sample_rate)
     blocks = render_blocks(
         plan, speech, palette=palette, block_frames=block_frames, gain_db=gain_db
     )

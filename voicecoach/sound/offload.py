@@ -59,14 +59,18 @@ def consume_blocks(
     *,
     block_frames: int,
     progress: Callable[[int], None] | None = None,
+    fork: bool = True,
 ) -> Any:
     """Feed every block to the consumer ``factory()`` makes; returns what its ``finish()`` returns.
 
     Blocks are float32 ``(frames, 2)`` arrays of at most ``block_frames``
     frames. ``progress(frames)`` counts the frames handed over. An exception
-    in the consumer is raised here, as it was raised there.
+    in the consumer is raised here, as it was raised there. ``fork=False``
+    keeps the consumer in this process: a caller with other threads running
+    (speech synthesised meanwhile) must not fork, since a lock another thread
+    holds at that moment (an import, an allocator's) would stay held in the child.
     """
-    if not forking():
+    if not (fork and forking()):
         consume, finish = factory()
         done = 0
         try:

@@ -29,6 +29,7 @@ import numpy as np
 
 from voicecoach import units
 from voicecoach.errors import RenderError, UsageError, VoicecoachError
+from voicecoach.language.ahead import PlanAhead
 from voicecoach.language.plan import Event, Plan
 from voicecoach.sound import dsp, levels, meter, tones
 from voicecoach.sound.levels import db_to_gain, raised_cosine
@@ -263,6 +264,45 @@ def render_blocks(
         raise UsageError(f"gain_db must be a finite number, got {gain_db!r}")
     mixer = _Mixer(plan, speech, palette, gain_db, start_sample)
     return _blocks(mixer, start_sample, end, block_frames)
+
+
+def settling_blocks(
+    ahead: PlanAhead,
+    speech: SpeechLookup,
+    *,
+    palette: Palette,
+    block_frames: int = DEFAULT_BLOCK_FRAMES,
+    gain_db: float = 0.0,
+    poll_s: float = 0.05,
+) -> Iterator[np.ndarray]:
+    """``render_blocks`` of a plan still settling (``language.ahead``): each block once it is final.
+
+    Blocks are cut where a whole render cuts them (every ``block_frames`` from
+    sample 0), so the limiter and the writer see exactly what they would see
+    for the final plan: an export made while its speech is synthesised is the
+    same file. Waits (``poll_s`` at a time) while the next block is not final.
+    """
+    pos = 0
+    while True:
+        if ahead.error is not None:
+            raise ahead.error
+        done, plan = ahead.done, ahead.plan
+        end = plan.duration_samples
+        if done:
+            yield from render_blocks(
+                plan, speech, palette=palette, block_frames=block_frames,
+                start_sample=pos, gain_db=gain_db,
+            )  # fmt: skip
+            return
+        upto = min(end, ahead.render_bound // block_frames * block_frames)
+        if upto <= pos:
+            ahead.wait_changed(poll_s)
+            continue
+        yield from render_blocks(
+            plan, speech, palette=palette, block_frames=block_frames,
+            start_sample=pos, end_sample=upto, gain_db=gain_db,
+        )  # fmt: skip
+        pos = upto
 
 
 def _blocks(mixer: _Mixer, start: int, end: int, block_frames: int) -> Iterator[np.ndarray]:
