@@ -45,12 +45,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(cmd: list[str], *, env: dict[str, str], stdin_text: str | None = None) -> dict:
-    """Run ``cmd`` to its end: wall time and CPU time of it and the processes it waited for."""
+def timed(cmd: list[str], *, env: dict[str, str], cwd: Path, stdin_text: str | None = None) -> dict:
+    """Run ``cmd`` to its end: wall time and CPU time of it and the processes it waited for.
+
+    ``cwd`` holds no voicecoach: ``python -m`` puts it before ``PYTHONPATH``.
+    """
     t0 = time.perf_counter()
     process = subprocess.Popen(
         cmd,
         env=env,
+        cwd=cwd,
         stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -104,6 +108,13 @@ def main() -> None:
     ap.add_argument(
         "--compare-tree", type=Path, help="also run (a) and (b) with the voicecoach in this folder"
     )
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also run (a) with the voicecoach in DIR, as (a:NAME); repeatable",
+    )
     args = ap.parse_args()
     py = sys.executable
     piper_cli = shutil.which("piper", path=str(Path(py).parent)) or shutil.which("piper")
@@ -120,6 +131,10 @@ def main() -> None:
     if args.compare_tree is not None:
         runs = {"a0": [], "b0": [], **runs}
         trees.update({"a0": args.compare_tree.resolve(), "b0": args.compare_tree.resolve()})
+    for variant in args.variant:
+        name, _, folder = variant.partition("=")
+        runs = {f"a:{name}": [], **runs}
+        trees[f"a:{name}"] = Path(folder).resolve()
     loads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-piper-") as tmp_name:
         tmp = Path(tmp_name)
@@ -133,7 +148,7 @@ def main() -> None:
                 if kind.startswith("b"):
                     cmd = [*cli, "export", args.script, "--engine", "piper"]
                     cmd += ["-o", str(tmp / f"out-{i}.wav")]
-                run = timed(cmd, env=env)
+                run = timed(cmd, env=env, cwd=tmp)
                 run["cache_entries"] = cache_entries(cache)
                 if run["cache_entries"] == len(phrases) + 1 and paused not in phrases:
                     phrases.append(paused)  # voicecoach synthesises "paused" too: so does (c)
@@ -148,7 +163,9 @@ def main() -> None:
             text_file.write_text("\n".join(phrases) + "\n", encoding="utf-8")
             out = tmp / f"cli-{i}"
             run = timed(
-                [piper_cli, *piper_args, "-i", str(text_file), "-d", str(out)], env=base_env
+                [piper_cli, *piper_args, "-i", str(text_file), "-d", str(out)],
+                env=base_env,
+                cwd=tmp,
             )
             run["files"] = len(list(out.glob("*.wav")))
             shutil.rmtree(out)
@@ -160,6 +177,7 @@ def main() -> None:
                     one = timed(
                         [piper_cli, *piper_args, "-f", str(out / f"{n}.wav")],
                         env=base_env,
+                        cwd=tmp,
                         stdin_text=phrase + "\n",
                     )
                     wall_s += one["wall_s"]
@@ -175,6 +193,7 @@ def main() -> None:
         return statistics.median(r[field] for r in runs[kind])
 
     names = {
+        **{k: f"({k}) as (a), voicecoach of {trees[k]}" for k in runs if k.startswith("a:")},
         "a0": f"(a0) as (a), voicecoach of {args.compare_tree}",
         "b0": f"(b0) as (b), voicecoach of {args.compare_tree}",
         "a": f"(a) voicecoach plan {args.script} --engine piper, cold",
@@ -201,6 +220,9 @@ def main() -> None:
         "b/d": median("b", "wall_s") / median("d", "wall_s"),
     }
     targets = {"a/c": "", "b/c": " (target <= 1.0x)", "b/d": " (target <= 0.5x)"}
+    for kind in [k for k in runs if k.startswith("a:")]:
+        ratios[f"{kind}/c"] = median(kind, "wall_s") / median("c", "wall_s")
+        targets[f"{kind}/c"] = ""
     if runs.get("a0"):
         ratios.update(
             {
