@@ -34,10 +34,13 @@ import functools
 import hashlib
 import importlib.metadata
 import importlib.util
+import queue
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +73,10 @@ NOISE_W_SCALE = 0.0  # phoneme-duration noise off: same length every time
 # sits at the same level over the tones whichever engine speaks.
 VOICE_GAIN_DB = 4.0
 MAX_PEAK = 0.98  # an utterance louder than this after the gain is scaled down to it
+# Worker processes per voice, and onnxruntime's threads in each: measured on 2 cores
+# (benchmarks/bench_piper_cold.py), two single-threaded workers beat one with two threads.
+DEFAULT_WORKERS = 2
+DEFAULT_INTRA_OP_THREADS = 1
 # Bump when the synthesis recipe changes, so cached audio is made again.
 RECIPE_VERSION = 4
 # Time allowed for one utterance: a fixed part (first-call warm-up) plus a
@@ -165,33 +172,47 @@ def voice_identity(model: PiperVoiceModel) -> str:
 
 
 class PiperEngine:
-    """Piper voices, each in its own worker process that loads the model once.
+    """Piper voices in a small pool of worker processes per voice (kept alive between calls).
+
+    Each worker loads the model once and runs onnxruntime with
+    ``intra_op_threads`` threads; ``workers`` of them (``parallelism``) may
+    speak at once. Measured on 2 cores (``benchmarks/bench_piper_cold.py``,
+    docs/benchmarks.md "Cold natural voice"): two single-threaded workers
+    spend about a fifth less CPU than one worker with two threads (whose
+    threads spin while waiting for each other) and finish a batch sooner.
+    ``SpeechService.prepare`` uses both even for a batch of two
+    (``parallel_min_utterances``).
 
     One utterance may take ``call_timeout_base_s`` plus
     ``call_timeout_per_speech_s`` per second of expected speech; a worker
     that takes longer is killed and restarted (``max_attempts`` tries).
-
-    Synthesis of one voice is serial (``parallelism`` 1): onnxruntime already
-    uses every core for one utterance.
     """
 
     name = "piper"
-    parallelism = 1
+    parallel_min_utterances = 2  # workers stay alive: a second one pays off from two phrases
 
     def __init__(
         self,
         *,
+        workers: int = DEFAULT_WORKERS,
+        intra_op_threads: int = DEFAULT_INTRA_OP_THREADS,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         call_timeout_base_s: float = CALL_TIMEOUT_BASE_S,
         call_timeout_per_speech_s: float = CALL_TIMEOUT_PER_SPEECH_S,
     ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if intra_op_threads < 0:
+            raise ValueError("intra_op_threads must be 0 (onnxruntime's choice) or more")
+        self.parallelism = workers
+        self._intra_op_threads = intra_op_threads
         self._start_timeout_s = start_timeout_s
         self._max_attempts = max_attempts
         self._call_timeout_base_s = call_timeout_base_s
         self._call_timeout_per_speech_s = call_timeout_per_speech_s
         self._lock = threading.Lock()
-        self._workers: dict[Path, Worker] = {}
+        self._pools: dict[Path, _Pool] = {}
         self._factor_lock = threading.Lock()
         self._factors: dict[Path, float] = {}
 
@@ -225,14 +246,15 @@ class PiperEngine:
         model = resolve_voice(voice)
         length_scale_for(rate_wpm)  # a nonsense rate fails here, before any voice is measured
         length_scale = length_scale_for(rate_wpm / self.pace_factor(voice))
-        worker = self._worker_for(model)
         clean = _clean_text(text)
         if not clean:
             rate = _config_sample_rate(model.config_path)
             return SpeechAudio(samples=np.zeros(0, dtype=np.float32), sample_rate=rate)
         expected_s = len(clean) / _CHARS_PER_SECOND_AT_1X * length_scale
         timeout_s = self._call_timeout_base_s + self._call_timeout_per_speech_s * expected_s
-        sample_rate, samples = worker.call("synthesize", clean, length_scale, timeout_s=timeout_s)
+        sample_rate, samples = self._call(
+            model, "synthesize", clean, length_scale, timeout_s=timeout_s
+        )
         return SpeechAudio(samples=samples, sample_rate=sample_rate)
 
     def pace_factor(self, voice: str | None) -> float:
@@ -246,10 +268,10 @@ class PiperEngine:
             return 1.0
         with self._factor_lock:
             if model.model_path not in self._factors:
-                worker = self._worker_for(model)
                 durations_s = []
                 for line in CALIBRATION_LINES:
-                    rate, samples = worker.call(
+                    rate, samples = self._call(
+                        model,
                         "synthesize",
                         _clean_text(line),
                         PIPER_REFERENCE_SCALE,
@@ -265,30 +287,72 @@ class PiperEngine:
     def close(self) -> None:
         """Stop every worker (the next call starts one again)."""
         with self._lock:
-            workers, self._workers = list(self._workers.values()), {}
+            pools, self._pools = list(self._pools.values()), {}
+        workers = [w for pool in pools for w in pool.workers]
+        for worker in workers:
+            worker.request_stop()  # all at once, then wait for each
         for worker in workers:
             worker.close()
 
     @property
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (for tests and diagnostics)."""
-        return [w.pid for w in self._workers.values() if w.pid is not None]
-
-    def _worker_for(self, model: PiperVoiceModel) -> Worker:
         with self._lock:
-            worker = self._workers.get(model.model_path)
-            if worker is None:
-                worker = Worker(
-                    "voicecoach.speech.piper:PiperBackend",
-                    {"model_path": str(model.model_path), "config_path": str(model.config_path)},
-                    label="piper",
-                    install_hint=_START_HINT,
-                    call_timeout_s=self._call_timeout_base_s,
-                    start_timeout_s=self._start_timeout_s,
-                    max_attempts=self._max_attempts,
-                )
-                self._workers[model.model_path] = worker
-            return worker
+            workers = [w for pool in self._pools.values() for w in pool.workers]
+        return [w.pid for w in workers if w.pid is not None]
+
+    def _call(self, model: PiperVoiceModel, method: str, *args: object, timeout_s: float) -> Any:
+        """``PiperBackend.<method>(*args)`` in an idle worker of ``model``'s pool."""
+        with self._lock:
+            pool = self._pools.get(model.model_path)
+            if pool is None:
+                pool = self._pools[model.model_path] = _Pool(model, self._new_worker)
+        worker = pool.acquire(self.parallelism)
+        try:
+            return worker.call(method, *args, timeout_s=timeout_s)
+        finally:
+            pool.release(worker)
+
+    def _new_worker(self, model: PiperVoiceModel) -> Worker:
+        return Worker(
+            "voicecoach.speech.piper:PiperBackend",
+            {
+                "model_path": str(model.model_path),
+                "config_path": str(model.config_path),
+                "intra_op_threads": self._intra_op_threads,
+            },
+            label="piper",
+            install_hint=_START_HINT,
+            call_timeout_s=self._call_timeout_base_s,
+            start_timeout_s=self._start_timeout_s,
+            max_attempts=self._max_attempts,
+        )
+
+
+class _Pool:
+    """The workers of one voice model: an idle one is reused, another is started while all are busy."""
+
+    def __init__(self, model: PiperVoiceModel, new_worker: Callable[[PiperVoiceModel], Worker]):
+        self.model = model
+        self.workers: list[Worker] = []
+        self._new_worker = new_worker
+        self._lock = threading.Lock()
+        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+
+    def acquire(self, limit: int) -> Worker:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self.workers) < limit:
+                worker = self._new_worker(self.model)
+                self.workers.append(worker)
+                return worker
+        return self._idle.get()
+
+    def release(self, worker: Worker) -> None:
+        self._idle.put(worker)
 
 
 class PiperBackend:
@@ -299,7 +363,7 @@ class PiperBackend:
     settings.
     """
 
-    def __init__(self, model_path: str, config_path: str) -> None:
+    def __init__(self, model_path: str, config_path: str, intra_op_threads: int = 0) -> None:
         try:
             import onnxruntime
             from piper import PiperVoice, SynthesisConfig
@@ -310,6 +374,7 @@ class PiperBackend:
             raise BackendError(f"piper-tts is not installed ({e}). {INSTALL_HINT}") from e
         import json
 
+        _reuse_freed_memory()
         try:
             with open(config_path, encoding="utf-8") as f:
                 config = PiperConfig.from_dict(json.load(f))
@@ -319,6 +384,11 @@ class PiperBackend:
             # phrase spoken in pieces peaks at its longest piece (with it, the
             # arena grew to ~1.05 GiB over 5000 characters in 300-character pieces).
             options.enable_cpu_mem_arena = False
+            # Threads within one run (0: one per core). Several workers each run their
+            # own utterance: threads that spin while waiting for work would only take
+            # CPU from the other workers, so they sleep instead.
+            options.intra_op_num_threads = intra_op_threads
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = onnxruntime.InferenceSession(
                 model,
                 sess_options=options,
@@ -357,6 +427,39 @@ class PiperBackend:
 
 
 # -- internals ------------------------------------------------------------
+
+# glibc's mallopt parameters (malloc.h)
+_M_TOP_PAD = -2
+_M_MMAP_THRESHOLD = -3
+_HEAP_BLOCK_BYTES = 64 * 1024 * 1024
+
+
+def _reuse_freed_memory() -> None:
+    """In the worker: let glibc reuse freed memory for the next run instead of mapping new pages.
+
+    onnxruntime's own arena is off (it kept ~1 GiB after a long phrase), so each
+    tensor is a malloc; glibc maps every block over 128 kB (up to 32 MB as it
+    adapts) fresh from the kernel and unmaps it on free, and the page faults
+    cost a worker about an eighth of its CPU time (measured: 4.0 s of system
+    time in 32.6 s over upper-back's phrases, 1.2 s with this). Blocks up to
+    64 MB now come from the heap, which keeps 64 MB spare after a run; larger
+    ones (a long phrase's) are still mapped and given back at once. Does
+    nothing where malloc is not glibc's.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCK_BYTES)
+    mallopt(_M_TOP_PAD, _HEAP_BLOCK_BYTES)
 
 
 @functools.cache

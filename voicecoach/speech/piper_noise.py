@@ -16,6 +16,14 @@ with a generator seeded from a hash of that run's inputs (phoneme ids,
 scales, speaker), so one run's noise depends on nothing else. The bank is
 made long enough from the number of phoneme ids; should a run need more, the
 graph repeats the bank (still the same noise for the same input).
+
+A run uses only the first values of each bank (the graph also returns how
+many), and a generator's first values do not depend on how many are drawn. So
+``SeededSession`` draws about what a run will use, learnt from the runs
+before (the duration noise needs 2 values per phoneme id, the timbre noise
+some hundreds, against the 4096 per id of the full bank), and runs again
+with the full bank in the rare case a run needed more: the samples are the
+same as with the full bank every time, at a tenth of the drawing.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ _FLOAT = 1  # TensorProto.FLOAT
 # has the model's hidden channels (192 for the joe voice) per audio frame, and a phoneme
 # id lasts a few frames; measured here at most ~2,000 per id.
 _VALUES_PER_ID = 4096
+_SIZE_MARGIN = 1.25  # over the most a bank's runs used so far, per value of its guess
+_SIZE_SLACK = 256  # values added to every guess
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class NoiseInput:
     name: str
     mean: float
     scale: float
+    size_output: str = ""  # the graph output saying how many of its values a run used
 
 
 def seeded_noise_model(model_path: str) -> tuple[bytes, tuple[NoiseInput, ...]]:
@@ -83,11 +94,13 @@ def seeded_noise_model(model_path: str) -> tuple[bytes, tuple[NoiseInput, ...]]:
             ]
         )
         graph.input.append(helper.make_tensor_value_info(bank, onnx.TensorProto.FLOAT, ["n"]))
+        graph.output.append(helper.make_tensor_value_info(size, onnx.TensorProto.INT64, [1]))
         inputs.append(
             NoiseInput(
                 name=bank,
                 mean=float(attributes.get("mean", 0.0)),
                 scale=float(attributes.get("scale", 1.0)),
+                size_output=size,
             )
         )
     del graph.node[:]
@@ -99,30 +112,64 @@ class SeededSession:
     """An onnxruntime session whose noise inputs are filled from a hash of each run's inputs.
 
     Stands in for ``onnxruntime.InferenceSession`` inside ``PiperVoice`` (which
-    only calls ``run``).
+    only calls ``run``). Not for several threads at once.
     """
 
     def __init__(self, session: Any, noise_inputs: tuple[NoiseInput, ...]) -> None:
         self.session = session
         self.noise_inputs = noise_inputs
+        # per noise input: the most values a run used, per phoneme id and unit of length_scale
+        self._used_per_id = [0.0 for _ in noise_inputs]
+        self.full_bank_runs = 0  # runs made again with full banks (for tests)
 
     def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[Any]:
         ids = np.asarray(feeds["input"])
         scales = np.asarray(feeds.get("scales", np.ones(3, np.float32)), dtype=np.float32)
-        length_scale = float(scales[1]) if scales.size > 1 else 1.0
-        values = int(ids.size * _VALUES_PER_ID * max(1.0, length_scale)) + _VALUES_PER_ID
+        length_scale = max(1.0, float(scales[1]) if scales.size > 1 else 1.0)
+        full = int(ids.size * _VALUES_PER_ID * length_scale) + _VALUES_PER_ID
         seed = _run_seed(feeds)
-        noise = {
-            n.name: _noise(seed, index, values, n.mean, n.scale)
-            for index, n in enumerate(self.noise_inputs)
-        }
-        return list(self.session.run(output_names, {**feeds, **noise}))
+        wanted = (
+            [o.name for o in self.session.get_outputs()[: self._model_outputs()]]
+            if output_names is None
+            else list(output_names)
+        )
+        sizes = [n.size_output for n in self.noise_inputs if n.size_output]
+        counted = len(sizes) == len(self.noise_inputs)
+        drawn = [
+            min(full, int(ids.size * length_scale * per_id * _SIZE_MARGIN) + _SIZE_SLACK)
+            if counted and per_id > 0
+            else full
+            for per_id in self._used_per_id
+        ]
+        while True:
+            noise = {
+                n.name: _noise(seed, index, drawn[index], n.mean, n.scale)
+                for index, n in enumerate(self.noise_inputs)
+            }
+            results = list(self.session.run(wanted + sizes, {**feeds, **noise}))
+            if not counted:
+                return results[: len(wanted)]
+            used = [int(np.asarray(r).reshape(-1)[0]) for r in results[len(wanted) :]]
+            for index, values in enumerate(used):
+                per_id = values / (ids.size * length_scale)
+                self._used_per_id[index] = max(self._used_per_id[index], per_id)
+            short = [i for i, values in enumerate(used) if values > drawn[i] and drawn[i] < full]
+            if not short:
+                return results[: len(wanted)]
+            # This run needed more than was drawn: again with the full bank, as if never guessed.
+            self.full_bank_runs += 1
+            for index in short:
+                drawn[index] = full
 
     def get_inputs(self) -> Any:
         return self.session.get_inputs()
 
     def get_outputs(self) -> Any:
-        return self.session.get_outputs()
+        return self.session.get_outputs()[: self._model_outputs()]
+
+    def _model_outputs(self) -> int:
+        """How many of the session's outputs are the model's own (the noise counts come last)."""
+        return len(self.session.get_outputs()) - sum(1 for n in self.noise_inputs if n.size_output)
 
 
 def _int64_constant(name: str, value: int) -> object:

@@ -77,7 +77,11 @@ class SpeechService:
     def prepare(self, texts: Iterable[str]) -> None:
         """Synthesise every distinct text the cache does not hold yet.
 
-        Uses up to ``engine.parallelism`` workers at once for a large batch.
+        Uses up to ``engine.parallelism`` workers at once for a batch of at
+        least the engine's ``parallel_min_utterances`` (default
+        ``PARALLEL_MIN_UTTERANCES``), taking the texts in the order given.
+        Cheap to call often with small batches: the engine keeps its workers
+        between calls.
         """
         pending: dict[str, str] = {}
         for text in texts:
@@ -109,7 +113,8 @@ class SpeechService:
                     report(done[0], len(jobs))
 
         workers = max(1, self.engine.parallelism)
-        if workers == 1 or len(jobs) < PARALLEL_MIN_UTTERANCES:
+        least = getattr(self.engine, "parallel_min_utterances", PARALLEL_MIN_UTTERANCES)
+        if workers == 1 or len(jobs) < max(2, least):
             for key, text in jobs:
                 make(key, text)
             return
