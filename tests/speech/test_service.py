@@ -50,13 +50,11 @@ def test_prepare_fills_the_cache_once_per_distinct_text(service, tmp_path):
     assert np.sqrt(np.mean(audio.samples**2)) > 0.02
 
 
-def test_the_wait_for_synthesis_is_announced_once_and_only_when_there_is_one(service):
-    calls = []
-    service.while_synthesising = lambda: calls.append(service.cache.stats()["entries"])
-    service.prepare(TEXTS[:2])
-    assert calls == [0]  # before anything was synthesised
-    service.prepare(TEXTS[:2])  # all cached: nothing to wait for
-    assert calls == [0]
+def test_is_ready_says_whether_a_phrase_is_synthesised_without_synthesising_it(service):
+    assert not service.is_ready(TEXTS[0])
+    assert service.cache.stats()["entries"] == 0  # asking made nothing
+    service.prepare(TEXTS[:1])
+    assert service.is_ready(TEXTS[0]) and not service.is_ready(TEXTS[1])
 
 
 def test_warm_cache_needs_no_engine_and_is_fast(service, tmp_path):

@@ -61,8 +61,6 @@ class SpeechService:
         self._recent_bytes = 0
         # progress(done, total) while ``prepare`` synthesises: the CLI tells the person what it waits for
         self.progress: Callable[[int, int], None] | None = None
-        # called (once per prepare) before synthesising: the caller may use the wait
-        self.while_synthesising: Callable[[], None] | None = None
 
     def key(self, text: str) -> str:
         """The speech key of ``text`` (what plans store and the renderer looks up).
@@ -98,8 +96,6 @@ class SpeechService:
                 pending[key] = text
         if not pending:
             return
-        if self.while_synthesising is not None:
-            self.while_synthesising()
         jobs = list(pending.items())
         make = self._make
         if self.progress is not None:
