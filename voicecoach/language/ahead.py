@@ -90,7 +90,7 @@ class PlanAhead:
         self.plan: Plan
         self.settled_sample: int
         self.done: bool
-        self._update()  # a script error is raised here, before anything plays
+        self._todo = self._update()  # a script error is raised here, before anything plays
 
     # -- the plan so far -------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class PlanAhead:
         try:
             batches = iter(FIRST_BATCHES)
             size = 1
-            todo = self._update() if not self.done else []
+            todo = self._todo  # from the compile just made: synthesis starts at once
             service = self.service
             assert service is not None
             # one count over every batch for whoever follows the synthesis (a progress line)
