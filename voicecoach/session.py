@@ -213,14 +213,21 @@ class Session:
         chosen = format_for(target, fmt)
         if sample_rate is None:
             sample_rate = OPUS_SAMPLE_RATE if chosen == "opus" else DEFAULT_SAMPLE_RATE
-        # Speech not synthesised yet is, in heard order, while the file is written as far as
-        # the plan is final (``language.ahead``): the render overlaps the synthesis.
+        # With a slow engine (piper) speech not synthesised yet is, in heard order, while the
+        # file is written as far as the plan is final (``language.ahead``): the render
+        # overlaps the synthesis. A fast one synthesises first, then the export renders in
+        # two processes (no fork while another thread runs).
         ahead = self.plan_ahead(sample_rate=sample_rate)
         if not ahead.done:
             from voicecoach.sound.meter import preload_meter
 
             preload_meter()  # scipy (about 0.7 s) for the levels and the meter, meanwhile
-            ahead.start()
+            if self.speech.engine.slow:
+                ahead.start()
+            else:
+                from voicecoach.language.ahead import fixed
+
+                ahead = fixed(self.plan(sample_rate=sample_rate))
         try:
             return export_plan(
                 ahead,

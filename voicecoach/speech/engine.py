@@ -41,10 +41,15 @@ class SpeechEngine(Protocol):
     same text could sound different (engine version, model file...).
     ``parallelism`` is how many utterances it may synthesise at once (its
     worker processes); ``SpeechService.prepare`` uses that many for a batch.
+    ``slow`` says synthesis is the long part of an export (piper: seconds for
+    a session's phrases), so the export writes while it synthesises; a fast
+    engine (eSpeak NG: about a second for 30 minutes of speech) synthesises
+    first, and the export then renders in two processes.
     """
 
     name: str
     parallelism: int
+    slow: bool
 
     def identity(self) -> str: ...
 

@@ -190,6 +190,7 @@ class PiperEngine:
 
     name = "piper"
     parallel_min_utterances = 2  # workers stay alive: a second one pays off from two phrases
+    slow = True  # about 0.1 s of two cores per second of speech: an export writes meanwhile
 
     def __init__(
         self,

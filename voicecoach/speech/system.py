@@ -115,6 +115,8 @@ class SystemEngine:
 
     name = "system"
 
+    slow = False  # a 30-minute session's speech in about a second: synthesise, then render
+
     def __init__(
         self,
         *,
