@@ -6,8 +6,8 @@ In one run, interleaved (a, b, c, d, then again), each a fresh process:
       ``VOICECOACH_CACHE_DIR`` for every run;
   (b) ``voicecoach export SCRIPT --engine piper -o X.wav``, cold the same way;
   (c) the ``piper`` command line of piper-tts given exactly the phrases
-      voicecoach synthesises (``spoken_texts`` of the script, cleaned as the
-      piper engine cleans them), one a line, in ONE process
+      voicecoach synthesises (the distinct texts of the plan's speech, found
+      once beforehand with a scratch cache, cleaned as the piper engine cleans them), one a line, in ONE process
       (``piper -m MODEL -i phrases.txt -d OUT``), with the same model file,
       the ``--length-scale`` voicecoach uses at the session's rate, and
       voicecoach's ``--noise-w-scale 0 --no-normalize``;
@@ -75,13 +75,18 @@ def timed(cmd: list[str], *, env: dict[str, str], cwd: Path, stdin_text: str | N
 
 def phrases_of(script: str) -> tuple[list[str], float, Path, Path, str]:
     """(cleaned phrases, length scale, model, config, paused word) as voicecoach's piper engine uses them."""
-    from voicecoach.language.compiler import spoken_texts
+    import tempfile
+
     from voicecoach.library import resolve_script
     from voicecoach.session import load
     from voicecoach.speech import piper
 
+    # the phrases the plan says (a plan synthesises those, not every phrase a script could
+    # say): found with a scratch cache, before the timed runs
+    os.environ["VOICECOACH_CACHE_DIR"] = tempfile.mkdtemp(prefix="vc-phrases-")
     with load(resolve_script(script), engine="piper") as session:
-        texts = spoken_texts(session.script)
+        plan = session.plan()
+        texts = list(dict.fromkeys(e.text for e in plan.events if e.kind == "speech"))
         rate_wpm = session.settings.rate_wpm
         paused = session.script.settings.wording()("paused")
         longest = session.speech.max_piece_chars

@@ -157,9 +157,13 @@ class Session:
             raise ScriptError([Diagnostic(file, line, col, "error", str(e), source)]) from e
 
     def plan(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Plan:
-        """The compiled plan at ``sample_rate`` Hz (raises ScriptError on errors)."""
+        """The compiled plan at ``sample_rate`` Hz (raises ScriptError on errors).
+
+        The speech it says is synthesised first (what is missing, in one batch
+        on every worker: ``PlanAhead.complete``), only the phrases it says.
+        """
         if sample_rate not in self._plans:
-            self._plans[sample_rate] = self._compile(self.speech, sample_rate)
+            self._plans[sample_rate] = self.plan_ahead(sample_rate=sample_rate).complete()
         return self._plans[sample_rate]
 
     def _compile(self, speech: SpeechLengths, sample_rate: int) -> Plan:
@@ -261,7 +265,14 @@ class Session:
         speech = self.speech
 
         def explain(error: BaseException) -> BaseException:
-            return at_its_line(self.script, error) if isinstance(error, PhraseError) else error
+            """A phrase's failure at its line; a voice's or engine's at its front-matter line."""
+            if isinstance(error, PhraseError):
+                return at_its_line(self.script, error)
+            try:
+                with self._at_front_matter():
+                    raise error
+            except BaseException as e:  # (the same error when it is not the front matter's)
+                return e
 
         return PlanAhead(
             lambda lengths: self._compile(lengths, sample_rate),

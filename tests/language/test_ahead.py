@@ -38,7 +38,6 @@ def test_every_settled_prefix_is_final(name, minutes, tmp_path, monkeypatch):
         seen.append((self.plan, self.settled_sample, self.done, len(todo)))
         return todo
 
-    monkeypatch.setattr(PlanAhead, "_update", recording_update)
     if minutes == "between":  # a dose: the plan is fitted anew at each step
         monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "probe-cache"))
         lengths = []
@@ -47,6 +46,7 @@ def test_every_settled_prefix_is_final(name, minutes, tmp_path, monkeypatch):
                 lengths.append(probe.plan().duration_s)
         minutes = round(sum(lengths) / 2 / 60, 2)
         monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(PlanAhead, "_update", recording_update)
     with voicecoach.load(name, engine="system", minutes=minutes) as session:
         ahead = session.plan_ahead().start()
         ahead.join(300)

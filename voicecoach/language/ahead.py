@@ -155,36 +155,56 @@ class PlanAhead:
 
     def _run(self) -> None:
         try:
-            batches = iter(FIRST_BATCHES)
-            size = 1
-            todo = self._todo  # from the compile just made: synthesis starts at once
-            service = self.service
-            assert service is not None
-            # one count over every batch for whoever follows the synthesis (a progress line)
-            report, service.progress = service.progress, None
-            later = [t for t in self._later if not service.is_ready(t)]
-            total, done = len(todo) + len(later), 0
-            try:
-                if report is not None and total:
-                    report(0, total)
-                while todo and not self._stop:
-                    size = next(batches, size)
-                    service.prepare(todo[:size])
-                    done += len(todo[:size])
-                    todo = self._update()
-                    total = max(total, done + len(todo) + len(later))
-                    if report is not None:
-                        report(done, total)
-                if later and not self._stop:
-                    service.prepare(later)
-                    if report is not None:
-                        report(total, total)
-            finally:
-                service.progress = report
+            self._synthesise(first_small=True)
         except BaseException as e:  # given to the player through ``error``
             with self._lock:
                 self.error = self._explain(e)
                 self.changed.notify_all()
+
+    def complete(self) -> Plan:
+        """Synthesise everything here and now (all of it in one batch, on every worker): the final plan.
+
+        Only the phrases the plan says are synthesised (not every phrase the
+        script could say), so this is what ``Session.plan`` does.
+        """
+        try:
+            self._synthesise(first_small=False)
+        except BaseException as e:
+            raise self._explain(e) from e
+        return self.plan
+
+    def _synthesise(self, *, first_small: bool) -> None:
+        """Synthesise in heard order, compiling anew after each batch, until the plan is final.
+
+        ``first_small``: batches of ``FIRST_BATCHES`` (the first phrases soonest),
+        else all that is missing at once (each round: what a cut-off cue needs next).
+        """
+        batches = iter(FIRST_BATCHES)
+        size = 1
+        todo = self._todo  # from the compile just made: synthesis starts at once
+        service = self.service
+        assert service is not None
+        # one count over every batch for whoever follows the synthesis (a progress line)
+        report, service.progress = service.progress, None
+        later = [t for t in self._later if not service.is_ready(t)]
+        total, done = len(todo) + len(later), 0
+        try:
+            if report is not None and total:
+                report(0, total)
+            while todo and not self._stop:
+                size = next(batches, size) if first_small else len(todo)
+                service.prepare(todo[:size])
+                done += len(todo[:size])
+                self._todo = todo = self._update()
+                total = max(total, done + len(todo) + len(later))
+                if report is not None:
+                    report(done, total)
+            if later and not self._stop:
+                service.prepare(later)
+                if report is not None:
+                    report(total, total)
+        finally:
+            service.progress = report
 
     def stop(self) -> None:
         """Stop after the batch in progress (the session ended)."""
