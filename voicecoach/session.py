@@ -243,8 +243,8 @@ class Session:
                 progress=progress,
             )
         finally:
-            ahead.stop()
-            ahead.join(5.0)
+            ahead.stop()  # (what is being synthesised stops with the workers, at close)
+            ahead.join(0.5)
             if ahead.done and ahead.error is None:
                 self._plans[sample_rate] = ahead.plan
 
@@ -377,8 +377,8 @@ class Session:
                 entry.end(completed=False, stopped_at_sample=None)
             raise
         finally:
-            ahead.stop()
-            ahead.join(5.0)
+            ahead.stop()  # (what is being synthesised stops with the workers, at close)
+            ahead.join(0.5)
             if ahead.done and ahead.error is None:
                 self._plans[sample_rate] = ahead.plan
         if entry is not None:

@@ -7,8 +7,8 @@ a plan compiled with *estimated* lengths for the phrases not synthesised yet
 is exact up to the start of the first speech event whose length was
 estimated: every event that starts before it is where the final plan puts it.
 ``PlanAhead`` compiles such a plan at once, then synthesises the phrases in the
-order they are heard (the first one alone, then in growing batches) on a
-background thread, compiling again after each batch; ``settled_sample``
+order they are heard (all at once, on every worker of the engine) on a
+background thread, compiling again as they come back; ``settled_sample``
 (less the renderer's look-ahead, given by the caller) only moves forward.
 When every phrase is synthesised the plan is the one ``Session.plan`` gives
 (time rule 5: a pure function of the script and the lengths).
@@ -27,7 +27,9 @@ from voicecoach.units import seconds_to_samples
 if TYPE_CHECKING:
     from voicecoach.speech import SpeechService
 
-FIRST_BATCHES = (1, 1, 2, 4, 8)  # phrases per synthesis batch, then the last size again
+RECOMPILE_S = (
+    0.25  # while phrases come back: compile anew at most this often (after the first three)
+)
 
 
 class _KnownOrEstimated:
@@ -83,6 +85,7 @@ class PlanAhead:
         self._explain = explain
         self.causal = causal
         self._lock = threading.Lock()
+        self._compiling = threading.Lock()
         self.changed = threading.Condition(self._lock)
         self.error: BaseException | None = None
         self._stop = False
@@ -95,7 +98,15 @@ class PlanAhead:
     # -- the plan so far -------------------------------------------------------------------
 
     def _update(self) -> list[str]:
-        """Compile with what is synthesised; returns the texts still to synthesise, in heard order."""
+        """Compile with what is synthesised; returns the texts still to synthesise, in heard order.
+
+        One compile at a time (two threads may ask): a later compile knows at least as
+        much, so the settled point never moves back.
+        """
+        with self._compiling:
+            return self._compile_now()
+
+    def _compile_now(self) -> list[str]:
         lengths = _KnownOrEstimated(self.service)
         plan = self._compile_plan(lengths)
         missing = lengths.estimated_keys
@@ -174,37 +185,66 @@ class PlanAhead:
         return self.plan
 
     def _synthesise(self, *, first_small: bool) -> None:
-        """Synthesise in heard order, compiling anew after each batch, until the plan is final.
+        """Synthesise in heard order until the plan is final.
 
-        ``first_small``: batches of ``FIRST_BATCHES`` (the first phrases soonest),
-        else all that is missing at once (each round: what a cut-off cue needs next).
+        All that is missing goes to the engine's workers at once, in heard order;
+        with ``first_small`` the plan is compiled anew as phrases come back (the
+        first ones at once, then at most every ``RECOMPILE_S``), so the settled
+        point moves while the workers go on. Then again for what a cue cut off
+        by a longer phrase needs (rare), until nothing is estimated.
         """
-        batches = iter(FIRST_BATCHES)
-        size = 1
-        todo = self._todo  # from the compile just made: synthesis starts at once
         service = self.service
         assert service is not None
-        # one count over every batch for whoever follows the synthesis (a progress line)
-        report, service.progress = service.progress, None
+        # one count over every round for whoever follows the synthesis (a progress line)
+        report = service.progress
         later = [t for t in self._later if not service.is_ready(t)]
-        total, done = len(todo) + len(later), 0
+        todo = self._todo  # from the compile just made: synthesis starts at once
+        total, base = len(todo) + len(later), 0
+        came = (
+            threading.Event()
+        )  # a phrase came back (set under the service's lock: no compiling there)
+        finished = threading.Event()
+
+        def arrived(done: int, _of: int) -> None:
+            if report is not None:
+                report(base + done, total)
+            if done:
+                came.set()
+
+        def compile_as_they_come() -> None:
+            first = 0
+            while not finished.is_set():
+                if not came.wait(0.1):
+                    continue
+                came.clear()
+                self._update()
+                first += 1
+                if first >= 3:  # the first phrases at once, then not more often than this
+                    finished.wait(RECOMPILE_S)
+
+        compiler = None
+        if first_small:
+            compiler = threading.Thread(target=compile_as_they_come, name="voicecoach-compile")
+            compiler.daemon = True
+            compiler.start()
+        service.progress = arrived
         try:
             if report is not None and total:
                 report(0, total)
             while todo and not self._stop:
-                size = next(batches, size) if first_small else len(todo)
-                service.prepare(todo[:size])
-                done += len(todo[:size])
+                service.prepare(todo)
+                base += len(todo)
                 self._todo = todo = self._update()
-                total = max(total, done + len(todo) + len(later))
-                if report is not None:
-                    report(done, total)
+                total = max(total, base + len(todo) + len(later))
             if later and not self._stop:
                 service.prepare(later)
-                if report is not None:
-                    report(total, total)
         finally:
             service.progress = report
+            finished.set()
+            if compiler is not None:
+                compiler.join()
+        if report is not None:
+            report(total, total)
 
     def stop(self) -> None:
         """Stop after the batch in progress (the session ended)."""
