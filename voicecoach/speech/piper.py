@@ -77,6 +77,10 @@ MAX_PEAK = 0.98  # an utterance louder than this after the gain is scaled down t
 # (benchmarks/bench_piper_cold.py), two single-threaded workers beat one with two threads.
 DEFAULT_WORKERS = 2
 DEFAULT_INTRA_OP_THREADS = 1
+# See _Heap: texts longer than this (characters times length_scale, which memory
+# follows) keep the worker's memory low instead; the library's longest phrase is
+# 99 characters, 206 at 140 wpm.
+HEAP_REUSE_MAX_LENGTH = 250
 # Bump when the synthesis recipe changes, so cached audio is made again.
 RECIPE_VERSION = 4
 # Time allowed for one utterance: a fixed part (first-call warm-up) plus a
@@ -374,7 +378,7 @@ class PiperBackend:
             raise BackendError(f"piper-tts is not installed ({e}). {INSTALL_HINT}") from e
         import json
 
-        _reuse_freed_memory()
+        self._heap = _Heap()
         try:
             with open(config_path, encoding="utf-8") as f:
                 config = PiperConfig.from_dict(json.load(f))
@@ -411,6 +415,8 @@ class PiperBackend:
             noise_w_scale=NOISE_W_SCALE,
             normalize_audio=False,
         )
+        long_text = len(text) * length_scale > HEAP_REUSE_MAX_LENGTH
+        self._heap.reuse(not long_text)
         pause = np.zeros(int(round(SENTENCE_PAUSE_S * length_scale * self.sample_rate)), np.float32)
         parts: list[np.ndarray] = []
         for chunk in self._voice.synthesize(text, syn_config=config):
@@ -423,6 +429,8 @@ class PiperBackend:
         peak = float(np.abs(samples).max())
         if peak > MAX_PEAK:
             samples *= np.float32(MAX_PEAK / peak)
+        if long_text:
+            self._heap.give_back()
         return self.sample_rate, trim_silence(samples, self.sample_rate)
 
 
@@ -431,35 +439,58 @@ class PiperBackend:
 # glibc's mallopt parameters (malloc.h)
 _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
-_HEAP_BLOCK_BYTES = 64 * 1024 * 1024
+_HEAP_BLOCK_BYTES = 64 * 1024 * 1024  # while speaking a phrase
+_LONG_TEXT_BLOCK_BYTES = 4 * 1024 * 1024  # while speaking a long text (a piece of a long line)
 
 
-def _reuse_freed_memory() -> None:
-    """In the worker: let glibc reuse freed memory for the next run instead of mapping new pages.
+class _Heap:
+    """In the worker: glibc reuses freed memory for a phrase's next tensors instead of mapping new pages.
 
-    onnxruntime's own arena is off (it kept ~1 GiB after a long phrase), so each
-    tensor is a malloc; glibc maps every block over 128 kB (up to 32 MB as it
-    adapts) fresh from the kernel and unmaps it on free, and the page faults
-    cost a worker about an eighth of its CPU time (measured: 4.0 s of system
-    time in 32.6 s over upper-back's phrases, 1.2 s with this). Blocks up to
-    64 MB now come from the heap, which keeps 64 MB spare after a run; larger
-    ones (a long phrase's) are still mapped and given back at once. Does
-    nothing where malloc is not glibc's.
+    onnxruntime's own arena is off (it kept ~1 GiB after a long line), so each
+    tensor is a malloc; glibc maps blocks over 128 kB-32 MB (it adapts) fresh
+    from the kernel and unmaps them on free, and those page faults cost a
+    worker a tenth of its CPU time over upper-back's phrases (system time 4.0
+    s in 32.6 s; 1.0-1.2 s with this). While speaking a phrase of up to
+    ``HEAP_REUSE_MAX_LENGTH``, blocks up to 64 MB come from the heap, which
+    keeps 64 MB spare. A longer text (memory follows its length, see
+    ``long_text``) maps every block over 4 MB and gives the heap back after,
+    so its peak memory stays what it was (measured on a 5000-character line:
+    64 MB blocks throughout raised the worker's peak from 764 MiB to 1154 MiB).
+    Does nothing where malloc is not glibc's.
     """
-    import ctypes
-    import sys
 
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCK_BYTES)
-    mallopt(_M_TOP_PAD, _HEAP_BLOCK_BYTES)
+    def __init__(self) -> None:
+        import ctypes
+        import sys
+
+        self._mallopt: Any = None
+        self._malloc_trim: Any = None
+        self._block_bytes = 0
+        if not sys.platform.startswith("linux"):
+            return
+        try:
+            libc = ctypes.CDLL(None)
+            mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
+        except (OSError, AttributeError):
+            return
+        mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        mallopt.restype = ctypes.c_int
+        malloc_trim.argtypes = [ctypes.c_size_t]
+        malloc_trim.restype = ctypes.c_int
+        self._mallopt, self._malloc_trim = mallopt, malloc_trim
+        mallopt(_M_TOP_PAD, _HEAP_BLOCK_BYTES)
+
+    def reuse(self, phrase: bool) -> None:
+        """Before a run: heap blocks up to 64 MB for a phrase, 4 MB for a long text."""
+        block_bytes = _HEAP_BLOCK_BYTES if phrase else _LONG_TEXT_BLOCK_BYTES
+        if self._mallopt is not None and block_bytes != self._block_bytes:
+            self._mallopt(_M_MMAP_THRESHOLD, block_bytes)
+            self._block_bytes = block_bytes
+
+    def give_back(self) -> None:
+        """After a long text: free pages go back to the system."""
+        if self._malloc_trim is not None:
+            self._malloc_trim(0)
 
 
 @functools.cache
