@@ -89,3 +89,54 @@ def test_a_phrase_the_engine_cannot_speak_is_reported_at_its_line(tmp_path, monk
         ahead.join(60)
     assert isinstance(ahead.error, ScriptError)
     assert "bad.md:4:1: error" in str(ahead.error.diagnostics[0].format())
+
+
+DROPPING_SCRIPT = """---
+title: A cue cut off
+say.hold_halfway: you are halfway through this hold now, so keep breathing slowly and softly and let your shoulders melt into the floor
+---
+
+# One
+Let the ball sink in.
+[hold 30s]
+Roll off the ball.
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*SESSIONS, "dropping"])
+def test_the_settled_plan_is_the_compilers_plan_with_every_phrase_synthesised(
+    name, tmp_path, monkeypatch
+):
+    """Against the compiler given the speech service itself (every phrase the script could say
+    synthesised first), including a script whose countdown is cut off by a long sentence: the
+    cut-off words are estimated, never said, and must not keep the plan from settling."""
+    import threading
+
+    import voicecoach
+    from voicecoach.language.compiler import compile_script
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    target = name
+    if name == "dropping":
+        target = tmp_path / "dropping.md"
+        target.write_text(DROPPING_SCRIPT, encoding="utf-8")
+    with voicecoach.load(target, engine="system") as session:
+        result: list = []
+        worker = threading.Thread(target=lambda: result.append(session.plan()), daemon=True)
+        worker.start()
+        worker.join(120)
+        assert result, "the plan never settled"
+        (settled,) = result
+        classic = compile_script(
+            session.script,
+            session.speech,
+            palette=session.palette,
+            sample_rate=settled.sample_rate,
+            engine=session.engine_name,
+        )
+    assert settled.events == classic.events
+    assert settled.duration_samples == classic.duration_samples
+    assert settled.sections == classic.sections and settled.warnings == classic.warnings
+    if name == "dropping":
+        assert any("cannot finish before" in w.message for w in settled.warnings)

@@ -116,9 +116,11 @@ class PlanAhead:
             if e.kind == "speech" and e.speech_key in missing:
                 first_missing = min(first_missing, e.start_sample)
                 todo[e.text] = None
+        # (a phrase whose cue was dropped, since the one before it runs on, was estimated
+        # but is not in the plan: it is never said, so its length changes nothing)
         with self._lock:
             self.plan = plan
-            self.done = not missing
+            self.done = not todo
             if self.done:
                 self.settled_sample = plan.duration_samples
             elif self.causal:
