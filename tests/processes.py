@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+
+
+def stop_signals_at_default() -> None:
+    """For ``preexec_fn``: the stop signals back at their default action in the child.
+
+    As for a program started from a terminal: run under ``nohup`` or as a background
+    job (bash then ignores SIGINT and SIGQUIT for it), the tests' own process ignores
+    them, a child would inherit that, and voicecoach rightly leaves an ignored signal
+    ignored: a test that stops a child with Ctrl-C's signal would wait for ever.
+    """
+    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def descendants(pid: int) -> set[int]:

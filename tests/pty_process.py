@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import subprocess
 import termios
 import threading
 import time
 from pathlib import Path
 
+from tests.processes import stop_signals_at_default
 from tests.pulse import REPO
 
 
@@ -22,8 +22,7 @@ def _take_controlling_terminal() -> None:
     SIGHUP (and SIGINT), the child would inherit that, and voicecoach rightly leaves an
     ignored signal ignored.
     """
-    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
-        signal.signal(signum, signal.SIG_DFL)
+    stop_signals_at_default()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.processes import stop_signals_at_default
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # the page tests' browser
 PHONE = {"width": 390, "height": 844}
 
@@ -78,6 +80,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=stop_signals_at_default,  # it is stopped with SIGINT/SIGTERM
         )
         self.output: list[str] = []
         deadline = time.monotonic() + 30

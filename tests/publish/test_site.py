@@ -18,6 +18,7 @@ from mutagen.id3 import ID3
 from PIL import Image
 
 import voicecoach
+from tests.processes import stop_signals_at_default
 from tests.publish.helpers import publish_cli, run_cli, write_tiny_scripts
 from voicecoach.language.script import LEVELS
 from voicecoach.publish.feed import ITUNES, PODCAST
@@ -228,6 +229,7 @@ def test_an_interrupted_publish_leaves_the_previous_site_whole(published, tmp_pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=stop_signals_at_default,  # it is interrupted with SIGINT/SIGTERM
     )
     assert proc.stderr is not None
     line = ""
