@@ -256,13 +256,14 @@ class Session:
         call ``start()`` to begin synthesising. ``later`` are phrases to
         synthesise after the plan's. Script errors are raised here, at once.
         """
-        from voicecoach.language.ahead import PlanAhead, fixed
+        from voicecoach.language.ahead import PlanAhead
         from voicecoach.language.compiler import at_its_line
         from voicecoach.sound.render import lookahead_samples
 
-        if sample_rate in self._plans:
-            return fixed(self._plans[sample_rate])
         speech = self.speech
+        if sample_rate in self._plans:  # final already ("later" is still synthesised on start)
+            compiled = self._plans[sample_rate]
+            return PlanAhead(lambda lengths: compiled, speech, later=later)
 
         def explain(error: BaseException) -> BaseException:
             """A phrase's failure at its line; a voice's or engine's at its front-matter line."""

@@ -140,3 +140,17 @@ def test_the_settled_plan_is_the_compilers_plan_with_every_phrase_synthesised(
     assert settled.sections == classic.sections and settled.warnings == classic.warnings
     if name == "dropping":
         assert any("cannot finish before" in w.message for w in settled.warnings)
+
+
+def test_a_final_plan_still_synthesises_what_comes_later(tmp_path, monkeypatch):
+    """``play`` after ``plan`` in one process: the word "paused" is made though the plan is final."""
+    import voicecoach
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "cache"))
+    with voicecoach.load("wind-down", engine="system") as session:
+        plan = session.plan()
+        assert not session.speech.is_ready("paused")
+        ahead = session.plan_ahead(later=("paused",)).start()
+        ahead.join(60)
+        assert ahead.done and ahead.plan is plan
+        assert session.speech.is_ready("paused")
