@@ -25,10 +25,6 @@ class LiveGain:
         self.limit = bool(limit)
 
     @classmethod
-    def known(cls, gain_db: float, limit: bool) -> LiveGain:
-        return cls(gain_db, limit)
-
-    @classmethod
     def of_plan(cls, plan: Plan) -> LiveGain:
         """The lossless export's decision for ``plan``: its session gain, through the limiter."""
         return cls(session_gain_db(plan.settings.voice_volume_db), True)

@@ -453,11 +453,11 @@ def play_plan(
     index = resolve_device(device)
     if interactive is None:
         interactive = _stdin_is_terminal()
-    loudness = LiveGain.of_plan(plan)
-    if gain_db is not None:
-        loudness.gain_db = float(gain_db)
-    if limit is not None:
-        loudness.limit = bool(limit)
+    export_like = LiveGain.of_plan(plan)
+    loudness = LiveGain(
+        export_like.gain_db if gain_db is None else gain_db,
+        export_like.limit if limit is None else limit,
+    )
     source = PlanSource(ahead, speech, palette, loudness, block_frames=block_frames)
 
     def sounds() -> dict[str, np.ndarray]:
