@@ -221,11 +221,10 @@ class Session:
         # file is written as far as the plan is final (``language.ahead``): the render
         # overlaps the synthesis. A fast one synthesises first, then the export renders in
         # two processes (no fork while another thread runs).
-        ahead = self.plan_ahead(sample_rate=sample_rate)
-        if not ahead.done:
-            from voicecoach.sound.meter import preload_meter
+        from voicecoach.language.ahead import EXPORT_RECOMPILE_S
 
-            preload_meter()  # scipy (about 0.7 s) for the levels and the meter, meanwhile
+        ahead = self.plan_ahead(sample_rate=sample_rate, recompile_s=EXPORT_RECOMPILE_S)
+        if not ahead.done:
             if self.speech.engine.slow:
                 ahead.start()
             else:
@@ -248,15 +247,23 @@ class Session:
             if ahead.done and ahead.error is None:
                 self._plans[sample_rate] = ahead.plan
 
-    def plan_ahead(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE, later: tuple[str, ...] = ()):
+    def plan_ahead(
+        self,
+        *,
+        sample_rate: int = DEFAULT_SAMPLE_RATE,
+        later: tuple[str, ...] = (),
+        recompile_s: float | None = None,
+    ):
         """The plan at once, settling while a thread synthesises its speech in heard order.
 
         A ``voicecoach.language.ahead.PlanAhead``: its ``plan`` is final up to
         ``settled_sample`` (all of it once ``done``: then it is ``plan()``'s);
         call ``start()`` to begin synthesising. ``later`` are phrases to
-        synthesise after the plan's. Script errors are raised here, at once.
+        synthesise after the plan's; ``recompile_s`` how often, at most, it is
+        compiled anew while they come back (``ahead.RECOMPILE_S`` by default).
+        Script errors are raised here, at once.
         """
-        from voicecoach.language.ahead import PlanAhead
+        from voicecoach.language.ahead import RECOMPILE_S, PlanAhead
         from voicecoach.language.compiler import at_its_line
         from voicecoach.sound.render import lookahead_samples
 
@@ -282,6 +289,7 @@ class Session:
             later=later,
             explain=explain,
             causal=self.minutes is None,  # a dose fits every range to the whole length
+            recompile_s=RECOMPILE_S if recompile_s is None else recompile_s,
         )
 
     def with_level(self, level: str) -> Session:
@@ -342,10 +350,6 @@ class Session:
             said = self.speech.audio(self.speech.key(intro))
         # The plan at once; what is not synthesised yet is, ahead of the playhead, while it plays.
         ahead = self.plan_ahead(sample_rate=sample_rate, later=(paused_words,)).start()
-        if not ahead.done:  # new speech is levelled with scipy's filters: import it meanwhile
-            from voicecoach.sound.meter import preload_meter
-
-            preload_meter()
 
         def paused() -> SpeechAudio | None:
             if not self.speech.is_ready(paused_words):

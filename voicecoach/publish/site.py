@@ -222,8 +222,7 @@ def _episode_files(name: str, level: str, fmt: str, timeline: bool) -> dict[str,
 def _preload_timeline() -> None:
     """Import matplotlib (about 0.6 s) on a thread while the first export waits for its speech.
 
-    The same pattern as ``loudness.preload_meter``; a drawing that starts first waits for
-    the import lock.
+    A drawing that starts first waits for the import lock.
     """
 
     def load() -> None:

@@ -2,20 +2,18 @@
 
 Works block by block, so a two-hour session is measured in memory proportional
 to its number of 100 ms sub-blocks, never to its number of samples. The same
-K-weighting design as pyloudnorm's, so the figures agree with it. Importing
-this module does not import ``scipy.signal``: a ``LoudnessMeter`` does, when
-it is made (``preload_meter`` starts that import early).
+K-weighting design as pyloudnorm's, so the figures agree with it. The
+filtering is scipy's compiled loop, loaded without ``scipy.signal`` (``iir``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 from array import array
 
 import numpy as np
 
+from voicecoach.sound.iir import sosfilt
 from voicecoach.sound.truepeak import TruePeakMeter
 
 LUFS_OFFSET = -0.691  # BS.1770: loudness = -0.691 + 10 log10(weighted mean square)
@@ -70,17 +68,14 @@ def span_loudness_lufs(x: np.ndarray, sample_rate: int) -> float:
     """The loudness of mono ``x`` played centred, over its own span (``tones.tone_loudness_lufs``).
 
     The same measure (K-weighted energy, ringing included, over the span or
-    one 400 ms block, two channels), filtered in time with scipy: for speech
-    of a few seconds this is some 30 times faster than the tones' frequency-
-    domain way, which avoids scipy for the live player's short tones.
+    one 400 ms block, two channels), filtered in time: for speech of a few
+    seconds this is some 30 times faster than the tones' frequency-domain way.
     """
-    from scipy.signal import sosfilt
-
     if len(x) == 0:
         return -math.inf
     tail = int(round(K_TAIL_S * sample_rate))
     padded = np.concatenate([np.asarray(x, dtype=np.float64), np.zeros(tail)])
-    y = sosfilt(k_weighting_sos(sample_rate), padded)
+    y, _ = sosfilt(k_weighting_sos(sample_rate), padded)
     energy = float(np.dot(y, y))
     window = max(len(x), int(round(SPAN_MIN_S * sample_rate)))
     if energy <= 0:
@@ -94,21 +89,6 @@ def _as_frames(block: np.ndarray) -> np.ndarray:
     return a.reshape(-1, 1) if a.ndim == 1 else a
 
 
-def preload_meter() -> None:
-    """Start importing what ``LoudnessMeter`` needs (``scipy.signal``, about 0.7 s) on a thread.
-
-    For moments when the main thread waits anyway (speech synthesis before an
-    export). Importing is idempotent: a meter made before it finishes simply
-    waits for the import lock.
-    """
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            import scipy.signal  # noqa: F401
-
-    threading.Thread(target=load, name="voicecoach-preload", daemon=True).start()
-
-
 class LoudnessMeter:
     """Streaming BS.1770-4 integrated loudness and 4x-oversampled true peak.
 
@@ -119,9 +99,6 @@ class LoudnessMeter:
     """
 
     def __init__(self, sample_rate: int, *, true_peak: bool = True):
-        from scipy import signal  # here, not at import: play may never need the meter
-
-        self._sosfilt = signal.sosfilt
         self.sample_rate = int(sample_rate)
         self._sos = k_weighting_sos(self.sample_rate)
         self._zi: np.ndarray | None = None
@@ -160,11 +137,11 @@ class LoudnessMeter:
         if self._mono_copies(block):
             # Both channels and both filter states are equal (centred speech and tones, most of a
             # session): filter one and count it twice. The same numbers as filtering both.
-            y, zi = self._sosfilt(self._sos, x[:, 0] + _DENORMAL_GUARD, zi=self._zi[:, :, 0])
+            y, zi = sosfilt(self._sos, x[:, 0] + _DENORMAL_GUARD, self._zi[:, :, 0])
             self._zi[:, :, 0] = self._zi[:, :, 1] = zi
             energy = (y * y) * (self._weights[0] + self._weights[1])
         else:
-            y, self._zi = self._sosfilt(self._sos, x + _DENORMAL_GUARD, axis=0, zi=self._zi)
+            y, self._zi = sosfilt(self._sos, x + _DENORMAL_GUARD, self._zi)
             energy = (y * y) @ self._weights  # (n,) weighted sum over channels
         self._accumulate(energy)
         if self._true_peak is not None:
