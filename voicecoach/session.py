@@ -229,8 +229,10 @@ class Session:
                 ahead.start()
             else:
                 from voicecoach.language.ahead import fixed
+                from voicecoach.sound.render import tones_meanwhile
 
-                ahead = fixed(self.plan(sample_rate=sample_rate))
+                with tones_meanwhile(ahead.plan, self.palette):  # a core is idle meanwhile
+                    ahead = fixed(self.plan(sample_rate=sample_rate))
         try:
             return export_plan(
                 ahead,

@@ -108,3 +108,53 @@ def test_a_second_render_reads_its_tones_and_prepared_speech_from_disk(tmp_path,
     assert _entries(tmp_path, "tones") == tone_files
     assert _entries(tmp_path, "speech-prepared") == speech_files
     _forget_in_memory()
+
+
+def test_tones_made_meanwhile_are_the_renders_tones(tmp_path, monkeypatch):
+    """``tones_meanwhile`` (an export's speech synthesis) leaves every tone of the plan cached."""
+    import threading
+    import time
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
+    plan, _ = session_plan()
+    _forget_in_memory()
+    wanted = {
+        (e.tone, e.variant, e.duration_samples)
+        for e in plan.events
+        if e.kind == "tone" and e.end_sample > e.start_sample
+    }
+    with render_mod.tones_meanwhile(plan, WARM):
+        deadline = time.monotonic() + 30
+        while len(_entries(tmp_path, "tones")) < len(wanted) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert not [t for t in threading.enumerate() if t.name == "voicecoach-tones"]
+    assert len(_entries(tmp_path, "tones")) == len(wanted)
+
+    def no_synth(*args, **kwargs):
+        raise AssertionError("a tone was synthesised although it was made meanwhile")
+
+    monkeypatch.setattr(tones, "synth_tone", no_synth)
+    rendered = render(plan, Voices(VOICE))
+    monkeypatch.undo()
+    _forget_in_memory()
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path / "fresh"))
+    assert np.array_equal(rendered, render(plan, Voices(VOICE)))  # what a plain render makes
+    _forget_in_memory()
+
+
+def test_tones_meanwhile_stops_with_its_body(tmp_path, monkeypatch):
+    """A body that ends at once (or fails) does not leave the thread making tones behind it."""
+    import threading
+
+    monkeypatch.setenv("VOICECOACH_CACHE_DIR", str(tmp_path))
+    plan, _ = session_plan()
+    _forget_in_memory()
+    try:
+        with render_mod.tones_meanwhile(plan, WARM):
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert not [t for t in threading.enumerate() if t.name == "voicecoach-tones"]
+    kinds = {(e.tone, e.variant) for e in plan.events if e.kind == "tone"}
+    assert len(_entries(tmp_path, "tones")) < len(kinds)  # stopped after the tone in hand
+    _forget_in_memory()
