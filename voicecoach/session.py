@@ -233,16 +233,19 @@ class Session:
 
                 with tones_meanwhile(ahead.plan, self.palette):  # a core is idle meanwhile
                     ahead = fixed(self.plan(sample_rate=sample_rate))
+        from voicecoach.sound.blas import one_blas_thread
+
         try:
-            return export_plan(
-                ahead,
-                self.speech.audio,
-                target,
-                palette=self.palette,
-                fmt=chosen,
-                captions=captions,
-                progress=progress,
-            )
+            with one_blas_thread():
+                return export_plan(
+                    ahead,
+                    self.speech.audio,
+                    target,
+                    palette=self.palette,
+                    fmt=chosen,
+                    captions=captions,
+                    progress=progress,
+                )
         finally:
             ahead.stop()  # (what is being synthesised stops with the workers, at close)
             ahead.join(0.5)
@@ -368,17 +371,20 @@ class Session:
                 minutes=self.minutes,
                 notice=notice,
             )
+        from voicecoach.sound.blas import one_blas_thread
+
         try:
-            report = play_plan(
-                ahead,
-                self.speech.audio,
-                palette=self.palette,
-                start_sample=start_sample,
-                paused_speech=paused,
-                recorder=entry,
-                intro_speech=said,
-                **options,
-            )
+            with one_blas_thread():
+                report = play_plan(
+                    ahead,
+                    self.speech.audio,
+                    palette=self.palette,
+                    start_sample=start_sample,
+                    paused_speech=paused,
+                    recorder=entry,
+                    intro_speech=said,
+                    **options,
+                )
         except BaseException:
             if entry is not None:
                 entry.end(completed=False, stopped_at_sample=None)
