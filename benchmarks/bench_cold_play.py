@@ -32,6 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.processes import stop_signals_at_default  # noqa: E402
 from tests.pulse import Recorder, start_pulse  # noqa: E402
 
 SILENCE = 1e-3
@@ -62,6 +63,8 @@ def run_play(server, cache: str, script: str, seconds: float, report: Path) -> d
             stderr=subprocess.PIPE,
             env=env,
             cwd=REPO,
+            # stopped with SIGINT below: run as a background job, this process ignores it
+            preexec_fn=stop_signals_at_default,
         )
         start = rec.frame_at_time(t)
         first_s = None

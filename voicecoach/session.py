@@ -221,9 +221,7 @@ class Session:
         # file is written as far as the plan is final (``language.ahead``): the render
         # overlaps the synthesis. A fast one synthesises first, then the export renders in
         # two processes (no fork while another thread runs).
-        from voicecoach.language.ahead import EXPORT_RECOMPILE_S
-
-        ahead = self.plan_ahead(sample_rate=sample_rate, recompile_s=EXPORT_RECOMPILE_S)
+        ahead = self.plan_ahead(sample_rate=sample_rate)
         if not ahead.done:
             if self.speech.engine.slow:
                 ahead.start()
@@ -252,23 +250,15 @@ class Session:
             if ahead.done and ahead.error is None:
                 self._plans[sample_rate] = ahead.plan
 
-    def plan_ahead(
-        self,
-        *,
-        sample_rate: int = DEFAULT_SAMPLE_RATE,
-        later: tuple[str, ...] = (),
-        recompile_s: float | None = None,
-    ):
+    def plan_ahead(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE, later: tuple[str, ...] = ()):
         """The plan at once, settling while a thread synthesises its speech in heard order.
 
         A ``voicecoach.language.ahead.PlanAhead``: its ``plan`` is final up to
         ``settled_sample`` (all of it once ``done``: then it is ``plan()``'s);
         call ``start()`` to begin synthesising. ``later`` are phrases to
-        synthesise after the plan's; ``recompile_s`` how often, at most, it is
-        compiled anew while they come back (``ahead.RECOMPILE_S`` by default).
-        Script errors are raised here, at once.
+        synthesise after the plan's. Script errors are raised here, at once.
         """
-        from voicecoach.language.ahead import RECOMPILE_S, PlanAhead
+        from voicecoach.language.ahead import PlanAhead
         from voicecoach.language.compiler import at_its_line
         from voicecoach.sound.render import lookahead_samples
 
@@ -294,7 +284,6 @@ class Session:
             later=later,
             explain=explain,
             causal=self.minutes is None,  # a dose fits every range to the whole length
-            recompile_s=RECOMPILE_S if recompile_s is None else recompile_s,
         )
 
     def with_level(self, level: str) -> Session:

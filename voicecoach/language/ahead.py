@@ -27,11 +27,9 @@ from voicecoach.units import seconds_to_samples
 if TYPE_CHECKING:
     from voicecoach.speech import SpeechService
 
-# While phrases come back, the plan is compiled anew at most this often (after the first three).
-# A compile of a built-in session costs about 25 ms: play, which may be waiting at the settled
-# point, compiles often; export, which renders far behind the synthesis anyway, seldom.
-RECOMPILE_S = 0.25
-EXPORT_RECOMPILE_S = 1.0
+RECOMPILE_S = (
+    0.25  # while phrases come back: compile anew at most this often (after the first three)
+)
 
 
 class _KnownOrEstimated:
@@ -68,8 +66,6 @@ class PlanAhead:
     settled until every phrase is synthesised. ``lookahead_samples``
     is how far past a sample the renderer looks (ducking): ``render_bound`` is
     the settled point less that. ``changed`` is set after every new plan.
-    ``recompile_s`` is the least time between two compiles while phrases come
-    back (the first three are compiled at once).
     """
 
     def __init__(
@@ -81,10 +77,8 @@ class PlanAhead:
         later: Sequence[str] = (),
         explain: Callable[[BaseException], BaseException] = lambda e: e,
         causal: bool = True,
-        recompile_s: float = RECOMPILE_S,
     ) -> None:
         self._compile_plan = compile_plan
-        self.recompile_s = recompile_s
         self.service = service
         self.lookahead_samples = lookahead_samples
         self._later = list(later)
@@ -197,7 +191,7 @@ class PlanAhead:
 
         All that is missing goes to the engine's workers at once, in heard order;
         with ``first_small`` the plan is compiled anew as phrases come back (the
-        first ones at once, then at most every ``recompile_s``), so the settled
+        first ones at once, then at most every ``RECOMPILE_S``), so the settled
         point moves while the workers go on. Then again for what a cue cut off
         by a longer phrase needs (rare), until nothing is estimated.
         """
@@ -228,7 +222,7 @@ class PlanAhead:
                 self._update()
                 first += 1
                 if first >= 3:  # the first phrases at once, then not more often than this
-                    finished.wait(self.recompile_s)
+                    finished.wait(RECOMPILE_S)
 
         compiler = None
         if first_small:
