@@ -227,7 +227,7 @@ class Session:
                 ahead.start()
             else:
                 from voicecoach.language.ahead import fixed
-                from voicecoach.sound.render import tones_meanwhile
+                from voicecoach.sound.meanwhile import tones_meanwhile
 
                 with tones_meanwhile(ahead.plan, self.palette):  # a core is idle meanwhile
                     ahead = fixed(self.plan(sample_rate=sample_rate))

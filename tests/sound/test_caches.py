@@ -17,7 +17,7 @@ import numpy as np
 
 import voicecoach
 from tests.sound.test_render import VOICE, WARM, Voices, render, session_plan
-from voicecoach.sound import dsp, normalise, tones
+from voicecoach.sound import dsp, meanwhile, normalise, tones
 from voicecoach.sound import render as render_mod
 from voicecoach.speech.engine import SpeechAudio
 
@@ -123,7 +123,7 @@ def test_tones_made_meanwhile_are_the_renders_tones(tmp_path, monkeypatch):
         for e in plan.events
         if e.kind == "tone" and e.end_sample > e.start_sample
     }
-    with render_mod.tones_meanwhile(plan, WARM):
+    with meanwhile.tones_meanwhile(plan, WARM):
         deadline = time.monotonic() + 30
         while len(_entries(tmp_path, "tones")) < len(wanted) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -150,7 +150,7 @@ def test_tones_meanwhile_stops_with_its_body(tmp_path, monkeypatch):
     plan, _ = session_plan()
     _forget_in_memory()
     try:
-        with render_mod.tones_meanwhile(plan, WARM):
+        with meanwhile.tones_meanwhile(plan, WARM):
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         pass
