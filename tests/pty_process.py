@@ -26,6 +26,20 @@ def _take_controlling_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def read_to_end(master: int) -> bytes:
+    """Everything written to the pty whose master end is ``master``, until the child closes it."""
+    seen = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal (Linux says EIO)
+            break
+        if not chunk:
+            break
+        seen.extend(chunk)
+    return bytes(seen)
+
+
 class PtyProcess:
     """``argv`` with stdin/stdout/stderr on a new pty; its output is collected as it comes."""
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyte
 import pytest
 
+from tests.pty_process import read_to_end
 from voicecoach.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,15 +64,15 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _run(
-    args: list[str], env: dict[str, str], *, stdout_on_terminal: bool = True, cwd: Path = REPO
+def _on_terminal(
+    argv: list[str], env: dict[str, str], *, stdout_on_terminal: bool = True, cwd: Path = REPO
 ) -> tuple[int, bytes, bytes]:
-    """``voicecoach ARGS`` with stderr on a pty: (exit code, the terminal's bytes, stdout's
-    bytes when stdout is a pipe)."""
+    """``argv`` with stderr on a pty: (exit code, the terminal's bytes, stdout's bytes when
+    stdout is a pipe)."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "voicecoach.cli", *args],
+        argv,
         stdin=subprocess.DEVNULL,
         stdout=slave if stdout_on_terminal else subprocess.PIPE,
         stderr=slave,
@@ -79,23 +80,27 @@ def _run(
         env=env,
     )
     os.close(slave)
-    seen = bytearray()
     try:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen.extend(chunk)
+        seen = read_to_end(master)
         piped = proc.stdout.read() if proc.stdout is not None else b""
         code = proc.wait(timeout=600)
     finally:
         os.close(master)
         if proc.stdout is not None:
             proc.stdout.close()
-    return code, bytes(seen), piped
+    return code, seen, piped
+
+
+def _run(
+    args: list[str], env: dict[str, str], *, stdout_on_terminal: bool = True, cwd: Path = REPO
+) -> tuple[int, bytes, bytes]:
+    """``voicecoach ARGS`` with stderr on a pty (see ``_on_terminal``)."""
+    return _on_terminal(
+        [sys.executable, "-m", "voicecoach.cli", *args],
+        env,
+        stdout_on_terminal=stdout_on_terminal,
+        cwd=cwd,
+    )
 
 
 def _screen(data: bytes) -> list[str]:
@@ -233,7 +238,7 @@ def test_cold_export_says_it_synthesises_before_its_bar(tmp_path, jobs):
 
 def test_progress_line_draws_count_and_time_left_and_erases(tmp_path):
     """The line itself (as ``list`` uses it): drawn after its delay, erased by close."""
-    code = (
+    program = (
         "import time\n"
         "from voicecoach.cli.progress import progress_line\n"
         "with progress_line('timing the sessions') as line:\n"
@@ -242,25 +247,10 @@ def test_progress_line_draws_count_and_time_left_and_erases(tmp_path):
         "        time.sleep(0.3)\n"
         "print('after')\n"
     )
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=slave, stderr=slave, env=_env(tmp_path), cwd=REPO
-    )
-    os.close(slave)
-    seen = bytearray()
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen.extend(chunk)
-    os.close(master)
-    assert proc.wait(timeout=60) == 0
+    code, seen, _ = _on_terminal([sys.executable, "-c", program], _env(tmp_path))
+    assert code == 0
     assert b"timing the sessions" in seen and b"3/4" in seen and b" left" in seen
-    assert [line for line in _screen(bytes(seen)) if line] == ["after"]
+    assert [line for line in _screen(seen) if line] == ["after"]
 
 
 def test_a_warm_plan_never_loads_the_drawing_library(tmp_path):
@@ -273,27 +263,11 @@ def test_a_warm_plan_never_loads_the_drawing_library(tmp_path):
         f"code = main(['plan', {str(script)!r}, '--engine', 'system'])\n"
         "sys.stderr.write(f'rich loaded: {\"rich\" in sys.modules}\\n')\n"
     )
-    master, slave = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", probe],
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
-        env=_env(tmp_path),
-        cwd=REPO,
+    code, seen, _ = _on_terminal(
+        [sys.executable, "-c", probe], _env(tmp_path), stdout_on_terminal=False
     )
-    os.close(slave)
-    seen = bytearray()
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen.extend(chunk)
-    os.close(master)
-    assert proc.wait(timeout=60) == 0
-    assert b"rich loaded: False" in seen, bytes(seen)
+    assert code == 0
+    assert b"rich loaded: False" in seen, seen
 
 
 # ---- estimates --------------------------------------------------------------

@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytest
 
-from ..pty_process import PtyProcess
+from ..pty_process import PtyProcess, read_to_end
 from ..pulse import REPO, Recorder, pulse_server  # noqa: F401
 from .test_playback import (
     SILENCE,
@@ -230,20 +230,12 @@ def test_export_progress_bar_is_gone_before_each_result_line(tmp_path, jobs):
             env=env,
         )
         os.close(slave)
-        data = bytearray()
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data.extend(chunk)
-        assert proc.wait(timeout=120) == 0, bytes(data)
+        data = read_to_end(master)
+        assert proc.wait(timeout=120) == 0, data
     finally:
         os.close(master)
     assert b"exporting [" in data  # the bar was drawn
-    shown = _screen(bytes(data))
+    shown = _screen(data)
     wrote = [line for line in shown if "wrote " in line]
     assert len(wrote) == jobs and all(line.startswith("wrote ") for line in wrote), shown
     assert not any("exporting [" in line for line in shown), shown  # and cleared at the end
