@@ -21,7 +21,9 @@ import voicecoach
 from voicecoach.language.script import LEVELS
 from voicecoach.library import builtin_names
 from voicecoach.sound import levels
-from voicecoach.sound.normalise import measure_blocks, plan_blocks
+from voicecoach.sound.meter import LoudnessMeter
+from voicecoach.sound.normalise import plan_blocks
+from voicecoach.sound.offload import consume_blocks
 
 
 def main() -> int:
@@ -36,9 +38,10 @@ def main() -> int:
             for level in LEVELS:
                 s = base.with_level(level)
                 plan = s.plan()
-                lufs, peak = measure_blocks(
+                meter = LoudnessMeter(plan.sample_rate)  # fed in a second process
+                lufs, peak = consume_blocks(
                     plan_blocks(plan, s.speech.audio, palette=s.palette, block_frames=32768),
-                    plan.sample_rate,
+                    lambda meter=meter: (meter.feed, meter.result),
                     block_frames=32768,
                 )
                 offset = lufs - levels.SPEECH_LUFS - plan.settings.voice_volume_db

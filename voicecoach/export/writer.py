@@ -375,8 +375,7 @@ def _write_audio(
         block_frames=audio.block_frames,
         spans_cache=None if source is not plan else cache_path(plan, audio.palette),
     )
-    # the meter is made here, so the child inherits what it imports (scipy), imported once
-    meter_ = LoudnessMeter(plan.sample_rate) if meter else None
+    meter_ = LoudnessMeter(plan.sample_rate) if meter else None  # fed in the writing process
     encoder = functools.partial(open_encoder, part, audio.fmt, plan.sample_rate, audio.tags, meter_)
     try:
         return consume_blocks(

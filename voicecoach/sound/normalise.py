@@ -4,24 +4,19 @@ Every export and ``play`` is at ``TARGET_LUFS`` with a true peak of at most
 ``MAX_TRUE_PEAK_DBTP`` (``levels``): the gain is ``levels.session_gain_db`` (every
 phrase is at the speech level, so nothing needs measuring first) and the
 peak limiter holds the ceiling. ``plan_blocks`` renders a plan that way (replaying
-the limiter's gain spans from the cache when it can); ``measure_blocks`` measures
-blocks (the loudness meter in a second process, the true peak here). What an
-export decided is kept in the decision cache (``decisions``) under ``cache_path``,
-whose digest covers the code that renders and meters.
+the limiter's gain spans from the cache when it can). What an export decided is
+kept in the decision cache (``decisions``) under ``cache_path``, whose digest
+covers the code that renders and meters.
 
-This module sits above the mixer (``render``) and the two-process block
-consumer (``sound.offload``): the meter, limiter and decision cache below it
-import neither.
+This module sits above the mixer (``render``): the meter, limiter and decision
+cache below it do not import it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-
-import numpy as np
 
 from voicecoach import units
 from voicecoach.language.ahead import PlanAhead
@@ -36,51 +31,13 @@ from voicecoach.sound.limiter import (
     recorded_blocks,
     replayed_blocks,
 )
-from voicecoach.sound.meter import LoudnessMeter
 from voicecoach.sound.render import render_blocks, settling_blocks
-from voicecoach.sound.truepeak import TruePeakMeter
 from voicecoach.storage.diskcache import code_digest
 from voicecoach.storage.resources import cache_root
 
 # the modules whose source a loudness entry's digest covers (with this one's): what renders,
 # meters, limits and decides
 _RENDER_AND_METER_CODE = (dsp, levels, tones, units, render, truepeak, meter, limiter, decisions)
-
-
-def measure_blocks(
-    blocks: Iterable[np.ndarray],
-    sample_rate: int,
-    progress: Callable[[int], None] | None = None,
-    *,
-    block_frames: int,
-):
-    """Feed every block to a fresh meter; returns ``(integrated_lufs, true_peak_dbtp)``.
-
-    The loudness meter runs in a second process (``offload.consume_blocks``)
-    while this one renders and tracks the true peak, so the two use two
-    cores; the result is the same as metering here. Blocks are float32 stereo of at most ``block_frames``
-    frames. ``progress(samples)`` counts the blocks handed over.
-    """
-    from voicecoach.sound.offload import consume_blocks
-
-    # Loudness in the other process, true peak in this one (it renders faster than the
-    # loudness meter meters), so both are busy. The meter is made here: the child inherits
-    # what it imports (scipy), imported once.
-    loudness = LoudnessMeter(sample_rate, true_peak=False)
-    peak = TruePeakMeter()
-
-    def peaked() -> Iterator[np.ndarray]:
-        for block in blocks:
-            peak.feed(block)
-            yield block
-
-    lufs = consume_blocks(
-        peaked(),
-        lambda: (loudness.feed, loudness.integrated_lufs),
-        block_frames=block_frames,
-        progress=progress,
-    )
-    return lufs, peak.dbtp()
 
 
 def plan_blocks(

@@ -149,8 +149,7 @@ class Interpolator:
 class TruePeakMeter:
     """Streaming 4x-oversampled true peak of blocks (frames, channels) or (frames,), state carried across blocks.
 
-    ``LoudnessMeter`` uses one; ``measure_blocks`` runs one beside a
-    loudness-only meter in another process.
+    ``LoudnessMeter`` uses one.
     """
 
     def __init__(self) -> None:
