@@ -288,20 +288,16 @@ def settling_blocks(
             raise ahead.error
         done, plan = ahead.done, ahead.plan
         end = plan.duration_samples
-        if done:
-            yield from render_blocks(
-                plan, speech, palette=palette, block_frames=block_frames,
-                start_sample=pos, gain_db=gain_db,
-            )  # fmt: skip
-            return
-        upto = min(end, ahead.render_bound // block_frames * block_frames)
-        if upto <= pos:
+        upto = end if done else min(end, ahead.render_bound // block_frames * block_frames)
+        if upto <= pos and not done:
             ahead.wait_changed(poll_s)
             continue
         yield from render_blocks(
             plan, speech, palette=palette, block_frames=block_frames,
             start_sample=pos, end_sample=upto, gain_db=gain_db,
         )  # fmt: skip
+        if done:
+            return
         pos = upto
 
 
