@@ -39,6 +39,7 @@ from voicecoach.units import DEFAULT_SAMPLE_RATE, SUPPORTED_SAMPLE_RATES
 if TYPE_CHECKING:
     from voicecoach.export.writer import ExportResult
     from voicecoach.journal.store import Journal
+    from voicecoach.language.ahead import PlanAhead
     from voicecoach.language.compiler import SpeechLengths
     from voicecoach.sound.palette import Palette
     from voicecoach.speech import SpeechService
@@ -245,10 +246,14 @@ class Session:
                     progress=progress,
                 )
         finally:
-            ahead.stop()  # (what is being synthesised stops with the workers, at close)
-            ahead.join(0.5)
-            if ahead.done and ahead.error is None:
-                self._plans[sample_rate] = ahead.plan
+            self._let_go(ahead, sample_rate)
+
+    def _let_go(self, ahead: PlanAhead, sample_rate: int) -> None:
+        """After an export or a play: stop synthesising; keep the plan if it became final."""
+        ahead.stop()  # (what is being synthesised stops with the workers, at close)
+        ahead.join(0.5)
+        if ahead.done and ahead.error is None:
+            self._plans[sample_rate] = ahead.plan
 
     def plan_ahead(self, *, sample_rate: int = DEFAULT_SAMPLE_RATE, later: tuple[str, ...] = ()):
         """The plan at once, settling while a thread synthesises its speech in heard order.
@@ -379,10 +384,7 @@ class Session:
                 entry.end(completed=False, stopped_at_sample=None)
             raise
         finally:
-            ahead.stop()  # (what is being synthesised stops with the workers, at close)
-            ahead.join(0.5)
-            if ahead.done and ahead.error is None:
-                self._plans[sample_rate] = ahead.plan
+            self._let_go(ahead, sample_rate)
         if entry is not None:
             entry.end(completed=report.completed, stopped_at_sample=report.stopped_at_sample)
         return report

@@ -460,9 +460,13 @@ def play_plan(
     )
     source = PlanSource(ahead, speech, palette, loudness, block_frames=block_frames)
 
+    def paused_now() -> SpeechAudio | None:
+        return paused_speech() if callable(paused_speech) else paused_speech
+
     def sounds() -> dict[str, np.ndarray]:
-        paused = paused_speech() if callable(paused_speech) else paused_speech
-        made = ui_sounds(palette, plan.sample_rate, paused_speech=paused, intro_speech=intro_speech)
+        made = ui_sounds(
+            palette, plan.sample_rate, paused_speech=paused_now(), intro_speech=intro_speech
+        )
         made.update(ui or {})
         return made
 
@@ -473,12 +477,7 @@ def play_plan(
         block_frames=block_frames,
         latency_s=latency_s,
         loudness=loudness,
-        ui_levels_db=lambda: ui_sound_levels_db(
-            plan,
-            ui,
-            paused_speech() if callable(paused_speech) else paused_speech,
-            intro_speech,
-        ),
+        ui_levels_db=lambda: ui_sound_levels_db(plan, ui, paused_now(), intro_speech),
         recorder=recorder,
         intro=intro_speech is not None,
     )

@@ -56,12 +56,13 @@ def ui_sounds(
     tick = tone("tick")
     low_tick = tone("tick", "left")
     gap = np.zeros(seconds_to_samples(0.12, sample_rate), dtype=np.float32)
+
+    def spoken(audio: SpeechAudio) -> np.ndarray:
+        rate = audio.sample_rate
+        return _resampled(at_speech_level(_mono(audio.samples), rate), rate, sample_rate)
+
     if paused_speech is not None:
-        paused = _resampled(
-            at_speech_level(_mono(paused_speech.samples), paused_speech.sample_rate),
-            paused_speech.sample_rate,
-            sample_rate,
-        )
+        paused = spoken(paused_speech)
     else:
         paused = np.concatenate(
             [_note(660.0, 0.16, sample_rate), _note(440.0, 0.3, sample_rate)]
@@ -80,11 +81,7 @@ def ui_sounds(
         "answer": answer_chime(sample_rate),
     }
     if intro_speech is not None:
-        sounds["intro"] = _resampled(
-            at_speech_level(_mono(intro_speech.samples), intro_speech.sample_rate),
-            intro_speech.sample_rate,
-            sample_rate,
-        )
+        sounds["intro"] = spoken(intro_speech)
     g = db_to_gain(level_db)
     return {k: stereo(v * g) for k, v in sounds.items()}
 
